@@ -1,0 +1,5 @@
+module github.com/contafy/billing
+
+go 1.25
+
+require github.com/stripe/stripe-go/v76 v76.25.0
