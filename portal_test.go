@@ -1,0 +1,329 @@
+package billing_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contafy/billing"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stripe/stripe-go/v76"
+)
+
+// fakeSessions is a SessionCreator that records its calls and answers with
+// err, or with a session whose URL is unique per call.
+type fakeSessions struct {
+	mu    sync.Mutex
+	calls []*stripe.BillingPortalSessionParams
+	err   error
+	delay time.Duration
+	noURL bool
+}
+
+func (f *fakeSessions) New(p *stripe.BillingPortalSessionParams) (*stripe.BillingPortalSession, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, p)
+	n, err, delay := len(f.calls), f.err, f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-p.Context.Done():
+			return nil, p.Context.Err()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := &stripe.BillingPortalSession{ID: fmt.Sprintf("bps_%d", n), URL: fmt.Sprintf("https://billing.stripe.com/p/session/test_%d", n)}
+	if f.noURL {
+		s.URL = ""
+	}
+	s.LastResponse = &stripe.APIResponse{RequestID: fmt.Sprintf("req_%d", n)}
+	return s, nil
+}
+
+func (f *fakeSessions) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func (f *fakeSessions) last() *stripe.BillingPortalSessionParams {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return nil
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+// failingStore is a UserStore whose every call fails.
+type failingStore struct{}
+
+func (failingStore) User(context.Context, string) (billing.User, bool, error) {
+	return billing.User{}, false, errors.New("connection refused to db.internal:5432")
+}
+
+// countingStore counts the calls to an inner UserStore.
+type countingStore struct {
+	billing.UserStore
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingStore) User(ctx context.Context, id string) (billing.User, bool, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.UserStore.User(ctx, id)
+}
+
+var testUsers = []billing.User{
+	{ID: "u_free", Plan: billing.Free},
+	{ID: "u_basic", Plan: billing.Basic, StripeCustomerID: "cus_basic"},
+	{ID: "u_pro", Plan: billing.Pro, StripeCustomerID: "cus_pro", SubscriptionID: "sub_pro"},
+	{ID: "u_nocust", Plan: billing.Pro},
+	{ID: "u_gone", Plan: billing.Pro, StripeCustomerID: "cus_gone"},
+}
+
+// testTokens maps access tokens to user ids; "expired" and anything unknown fail.
+var testTokens = map[string]string{
+	"tok_free": "u_free", "tok_basic": "u_basic", "tok_pro": "u_pro",
+	"tok_nocust": "u_nocust", "tok_ghost": "u_ghost", "tok_gone": "u_gone",
+}
+
+var testAuth = billing.NewCookieAuthenticator(billing.TokenVerifierFunc(func(_ context.Context, tok string) (string, error) {
+	if tok == "tok_expired" {
+		return "", fmt.Errorf("jwt exp in the past: %w", billing.ErrTokenExpired)
+	}
+	id, ok := testTokens[tok]
+	if !ok {
+		return "", billing.ErrTokenInvalid
+	}
+	return id, nil
+}))
+
+type env struct {
+	stripe  *fakeSessions
+	store   *countingStore
+	handler http.Handler
+	svc     *billing.PortalService
+}
+
+func newEnv(t *testing.T, mod func(*billing.Config)) *env {
+	t.Helper()
+	e := &env{stripe: &fakeSessions{}, store: &countingStore{UserStore: billing.NewMemoryStore(testUsers...)}}
+	cfg := billing.Config{
+		Stripe:            e.stripe,
+		Users:             e.store,
+		ReturnURL:         "https://app.example.com/account",
+		AllowedReturnURLs: []string{"https://app.example.com/billing/", "https://other.example.com"},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc, err := billing.NewPortalService(cfg)
+	if err != nil {
+		t.Fatalf("NewPortalService: %v", err)
+	}
+	e.svc = svc
+	e.handler = svc.Handler(testAuth)
+	return e
+}
+
+type reply struct {
+	URL     string `json:"url,omitempty"`
+	Message string `json:"message"`
+	Error   string `json:"error,omitempty"`
+}
+
+func post(t *testing.T, h http.Handler, token, body string, hdr map[string]string) *httptest.ResponseRecorder {
+	t.Helper()
+	var r *http.Request
+	if body == "" {
+		r = httptest.NewRequest(http.MethodPost, "/api/subscription/create-portal-session", nil)
+	} else {
+		r = httptest.NewRequest(http.MethodPost, "/api/subscription/create-portal-session", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		r.AddCookie(&http.Cookie{Name: "access_token", Value: token})
+	}
+	for k, v := range hdr {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+var (
+	unauthorized = reply{Error: "Unauthorized", Message: "Authentication required"}
+	forbidden    = reply{Error: "Forbidden", Message: "Customer portal is only available for paid subscriptions"}
+	notFound     = reply{Error: "Not Found", Message: "Stripe customer not found"}
+	internal     = reply{Error: "Internal Server Error", Message: "Failed to create portal session"}
+)
+
+// TestContract runs every row of the contract (DESIGN.md §1) through the
+// real handler: status, decoded body, headers, and the number of Stripe
+// calls (zero for every rejected request).
+func TestContract(t *testing.T) {
+	stripeErr := func(status int, code stripe.ErrorCode) error {
+		return &stripe.Error{HTTPStatusCode: status, Code: code, Type: stripe.ErrorTypeInvalidRequest,
+			Msg: "No such customer: 'cus_gone'; key sk_test_leak", RequestID: "req_fail"}
+	}
+	tests := []struct {
+		name       string
+		method     string
+		token      string
+		body       string
+		hdr        map[string]string
+		mod        func(*billing.Config)
+		stripeErr  error
+		wantStatus int
+		want       reply
+		wantStripe int
+		wantStore  int
+		wantURL    bool
+	}{
+		{name: "no cookie", token: "", wantStatus: 401, want: unauthorized},
+		{name: "bad token", token: "tok_nope", wantStatus: 401, want: unauthorized},
+		{name: "expired token", token: "tok_expired", wantStatus: 401, want: unauthorized},
+		{name: "unknown user", token: "tok_ghost", wantStatus: 401, want: unauthorized, wantStore: 1},
+		{name: "free plan", token: "tok_free", wantStatus: 403, want: forbidden, wantStore: 1},
+		{name: "basic plan", token: "tok_basic", wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "pro plan", token: "tok_pro", wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "paid without customer", token: "tok_nocust", wantStatus: 404, want: notFound, wantStore: 1},
+		{name: "stripe resource_missing", token: "tok_gone", stripeErr: stripeErr(404, stripe.ErrorCodeResourceMissing), wantStatus: 404, want: notFound, wantStripe: 1, wantStore: 1},
+		{name: "stripe api error", token: "tok_pro", stripeErr: &stripe.Error{HTTPStatusCode: 500, Type: stripe.ErrorTypeAPI, Msg: "boom sk_test_leak", RequestID: "req_x"}, wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
+		{name: "stripe other invalid request", token: "tok_pro", stripeErr: stripeErr(400, stripe.ErrorCodeParameterInvalidEmpty), wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
+		{name: "stripe network error", token: "tok_pro", stripeErr: errors.New("dial tcp: connection refused"), wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
+		{name: "store failure", token: "tok_pro", mod: func(c *billing.Config) { c.Users = failingStore{} }, wantStatus: 500, want: internal},
+		{name: "GET", method: http.MethodGet, token: "tok_pro", wantStatus: 405, want: reply{Error: "Method Not Allowed", Message: "Only POST is allowed"}},
+		{name: "PUT", method: http.MethodPut, token: "tok_pro", wantStatus: 405, want: reply{Error: "Method Not Allowed", Message: "Only POST is allowed"}},
+		{name: "cross-site browser POST", token: "tok_pro", hdr: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, wantStatus: 403, want: reply{Error: "Forbidden", Message: "Cross-origin request rejected"}},
+		{name: "cross-origin without Sec-Fetch-Site", token: "tok_pro", hdr: map[string]string{"Origin": "https://evil.example", "Host": "app.example.com"}, wantStatus: 403, want: reply{Error: "Forbidden", Message: "Cross-origin request rejected"}},
+		{name: "cross-site unauthenticated is 403 before 401", token: "", hdr: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantStatus: 403, want: reply{Error: "Forbidden", Message: "Cross-origin request rejected"}},
+		{name: "trusted origin", token: "tok_pro", mod: func(c *billing.Config) { c.TrustedOrigins = []string{"https://front.example.com"} }, hdr: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://front.example.com"}, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "same-origin browser POST", token: "tok_pro", hdr: map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://app.example.com"}, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "malformed body", token: "tok_pro", body: `{"return_url":`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body is not valid JSON of return_url, locale and flow"}},
+		{name: "unknown field", token: "tok_pro", body: `{"customer":"cus_other"}`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body is not valid JSON of return_url, locale and flow"}},
+		{name: "two objects", token: "tok_pro", body: `{}{}`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body must be a single JSON object"}},
+		{name: "oversized body", token: "tok_pro", body: `{"locale":"` + strings.Repeat("a", 9000) + `"}`, wantStatus: 413, want: reply{Error: "Request Entity Too Large", Message: "Request body too large"}},
+		{name: "oversized body unauthenticated is 401", token: "", body: `{"locale":"` + strings.Repeat("a", 9000) + `"}`, wantStatus: 401, want: unauthorized},
+		{name: "bad body of a free user is 400 before any store work", token: "tok_free", body: `nope`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body is not valid JSON of return_url, locale and flow"}},
+		{name: "empty JSON object", token: "tok_pro", body: `{}`, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "allowed return_url", token: "tok_pro", body: `{"return_url":"https://app.example.com/billing/done"}`, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "return_url outside allowlist", token: "tok_pro", body: `{"return_url":"https://evil.example/billing/"}`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "return_url is not allowed"}},
+		{name: "unsupported locale", token: "tok_pro", body: `{"locale":"xx-YY"}`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "locale is not supported"}},
+		{name: "text/plain body", token: "tok_pro", body: `{}`, hdr: map[string]string{"Content-Type": "text/plain"}, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body must be JSON (Content-Type: application/json)"}},
+		{name: "stripe session without url", token: "tok_pro", mod: nil, stripeErr: errNoURL, wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.mod)
+			if tc.stripeErr == errNoURL {
+				e.stripe.noURL = true
+			} else {
+				e.stripe.err = tc.stripeErr
+			}
+			h := e.handler
+			var w *httptest.ResponseRecorder
+			if tc.method != "" {
+				r := httptest.NewRequest(tc.method, "/api/subscription/create-portal-session", nil)
+				r.AddCookie(&http.Cookie{Name: "access_token", Value: tc.token})
+				w = httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+			} else {
+				w = post(t, h, tc.token, tc.body, tc.hdr)
+			}
+			if w.Code != tc.wantStatus {
+				t.Errorf("status = %d, want %d (body %s)", w.Code, tc.wantStatus, w.Body)
+			}
+			got := decode(t, w.Body.String())
+			if tc.wantURL {
+				if !strings.HasPrefix(got.URL, "https://billing.stripe.com/p/session/") {
+					t.Errorf("url = %q, want a portal session URL", got.URL)
+				}
+				got.URL = ""
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("body mismatch (-want +got):\n%s", diff)
+			}
+			checkHeaders(t, w, tc.wantStatus)
+			if n := e.stripe.count(); n != tc.wantStripe {
+				t.Errorf("stripe calls = %d, want %d", n, tc.wantStripe)
+			}
+			if tc.mod == nil || tc.wantStore > 0 {
+				if e.store.n != tc.wantStore {
+					t.Errorf("store calls = %d, want %d", e.store.n, tc.wantStore)
+				}
+			}
+			for _, leak := range []string{"sk_test_leak", "No such customer", "boom", "connection refused", "db.internal", tc.token} {
+				if leak != "" && strings.Contains(w.Body.String(), leak) {
+					t.Errorf("body leaks %q: %s", leak, w.Body)
+				}
+			}
+		})
+	}
+}
+
+var errNoURL = errors.New("sentinel: answer without url")
+
+// decode parses a reply strictly: exactly the contract's fields.
+func decode(t *testing.T, body string) reply {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("reply is not JSON: %v: %q", err, body)
+	}
+	var r reply
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			t.Fatalf("field %q is not a string in %s", k, body)
+		}
+		switch k {
+		case "url":
+			r.URL = s
+		case "message":
+			r.Message = s
+		case "error":
+			r.Error = s
+		default:
+			t.Errorf("unexpected field %q in %s", k, body)
+		}
+	}
+	if r.Error != "" && r.URL != "" {
+		t.Errorf("reply has both error and url: %s", body)
+	}
+	return r
+}
+
+func checkHeaders(t *testing.T, w *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	want := map[string]string{
+		"Content-Type":    "application/json",
+		"Cache-Control":   "no-store",
+		"Referrer-Policy": "no-referrer",
+	}
+	if status == 405 {
+		want["Allow"] = "POST"
+	}
+	for k, v := range want {
+		if got := w.Header().Get(k); got != v {
+			t.Errorf("header %s = %q, want %q", k, got, v)
+		}
+	}
+	if status != 405 && w.Header().Get("Allow") != "" {
+		t.Errorf("unexpected Allow header on %d", status)
+	}
+}
