@@ -1,0 +1,109 @@
+// Package testenv starts the real servers the tests of this repository use
+// (Stripe's stripe-mock, PostgreSQL), or finds them through environment
+// variables. A test that cannot get a server skips with a message saying how
+// to provide one; with CI=true in the environment it fails instead.
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// StripeMockVersion is the pinned version of github.com/stripe/stripe-mock.
+// scripts/test and .ci/run start the same version.
+const StripeMockVersion = "v0.203.0"
+
+var stripeMock struct {
+	once sync.Once
+	url  string
+	err  error
+	cmd  *exec.Cmd
+}
+
+// StripeMock returns the base URL of a running stripe-mock: STRIPE_MOCK_URL
+// if set, else one started for this test process with
+// `go run github.com/stripe/stripe-mock@StripeMockVersion` on a free
+// loopback port (the first run compiles it, which takes a while). Call
+// [StopStripeMock] from TestMain to stop it.
+func StripeMock(t testing.TB) string {
+	t.Helper()
+	stripeMock.once.Do(func() {
+		if u := os.Getenv("STRIPE_MOCK_URL"); u != "" {
+			stripeMock.url = strings.TrimRight(u, "/")
+			stripeMock.err = waitHTTP(stripeMock.url, 10*time.Second)
+			return
+		}
+		stripeMock.url, stripeMock.cmd, stripeMock.err = startStripeMock()
+	})
+	if stripeMock.err != nil {
+		unavailable(t, fmt.Sprintf("stripe-mock: %v; run `go run github.com/stripe/stripe-mock@%s -http-addr 127.0.0.1:12111` and set STRIPE_MOCK_URL=http://127.0.0.1:12111", stripeMock.err, StripeMockVersion))
+	}
+	return stripeMock.url
+}
+
+// StopStripeMock stops the stripe-mock that StripeMock started, if any.
+func StopStripeMock() {
+	if c := stripeMock.cmd; c != nil && c.Process != nil {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // go run and its child
+		_ = c.Wait()
+	}
+}
+
+func startStripeMock() (string, *exec.Cmd, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return "", nil, fmt.Errorf("no go command on PATH to run it")
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command("go", "run", "github.com/stripe/stripe-mock@"+StripeMockVersion, "-http-addr", addr)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout, cmd.Stderr = nil, nil
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	url := "http://" + addr
+	if err := waitHTTP(url, 5*time.Minute); err != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return "", nil, err
+	}
+	return url, cmd, nil
+}
+
+// waitHTTP waits until url answers any HTTP reply.
+func waitHTTP(url string, limit time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := c.Get(url + "/v1/customers/cus_probe")
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer from %s after %v: %v", url, limit, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// freePort returns a TCP port free on 127.0.0.1 right now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
