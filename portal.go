@@ -270,6 +270,11 @@ func (s *PortalService) CreateSession(ctx context.Context, userID string, opts S
 		params.FlowData = opts.Flow.params(sub)
 	}
 
+	// A client that went away (or a deadline that passed) during the store
+	// work gets no Stripe call: nobody would see the session.
+	if err := ctx.Err(); err != nil {
+		return nil, ErrInternal.with(err)
+	}
 	ps, err := s.cfg.Stripe.New(params)
 	if err != nil {
 		return nil, fromStripe(err)

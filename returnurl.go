@@ -140,14 +140,14 @@ func checkAbsoluteURL(raw string) error {
 
 // locales are the locales Stripe's customer portal accepts
 // (billing_portal.sessions.create, locale).
-var locales = map[string]bool{}
-
-func init() {
+var locales = func() map[string]bool {
+	m := map[string]bool{}
 	for _, l := range strings.Fields(`auto bg cs da de el en en-AU en-CA en-GB en-IE en-IN en-NZ en-SG
 		es es-419 et fi fil fr fr-CA hr hu id it ja ko lt lv ms mt nb nl pl pt pt-BR ro ru sk sl sv
 		th tr vi zh zh-HK zh-TW`) {
-		locales[l] = true
+		m[l] = true
 	}
-}
+	return m
+}()
 
 func validLocale(l string) bool { return locales[l] }

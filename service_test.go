@@ -269,3 +269,16 @@ func TestParsePlan(t *testing.T) {
 		t.Error("Paid() wrong")
 	}
 }
+
+func TestCanceledContextMakesNoStripeCall(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := e.svc.CreateSession(ctx, "u_pro", billing.SessionOptions{})
+	if !errors.Is(err, billing.ErrInternal) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want ErrInternal wrapping context.Canceled", err)
+	}
+	if n := e.stripe.count(); n != 0 {
+		t.Fatalf("%d Stripe calls after cancel", n)
+	}
+}
