@@ -1,0 +1,271 @@
+// Package billingtest is the test kit of package billing, for the tests of
+// apps that use it (and for the library's own): a fake Stripe with fault
+// injection, seeded users and stores, and a static authenticator.
+//
+// [Stripe] is an in-memory fake of the Stripe API calls the library makes
+// (billing portal sessions, subscriptions, customers) on an httptest server.
+// stripe-go's real clients talk to it over HTTP, so a test exercises the same
+// encoding, decoding, error mapping and retries as production. It records
+// every call, counts connections, and can be told to fail: 5xx with JSON or
+// HTML bodies, 429 rate_limit and lock_timeout, 409, resource_missing, slow
+// replies, dropped connections. Each fault's doc says whether stripe-go v76
+// retries it, so tests can assert exact call counts.
+//
+// [NewPortalService] wires a [billing.PortalService] to a fake; [Users],
+// [NewStore] and [Stripe.Seed] give four standard users (FREE, BASIC, PRO,
+// PRO without a Stripe customer) on both sides; [NewStaticAuth] and [Cookie]
+// authenticate requests with fixed tokens through the access_token cookie.
+//
+// A test of an app's portal endpoint:
+//
+//	func TestPortal(t *testing.T) {
+//		s := billingtest.StartStripe(t)
+//		s.Seed()
+//		h := billingtest.NewPortalService(t, s, nil).Handler(billingtest.NewStaticAuth())
+//
+//		req := httptest.NewRequest("POST", "/api/subscription/create-portal-session", nil)
+//		req.AddCookie(billingtest.Cookie(billingtest.TokenPro))
+//		rec := httptest.NewRecorder()
+//		h.ServeHTTP(rec, req)
+//		if rec.Code != 200 || s.CallCount(billingtest.PathPortalSessions) != 1 {
+//			t.Fatalf("status %d, %d Stripe calls", rec.Code, s.CallCount(billingtest.PathPortalSessions))
+//		}
+//
+//		s.Fail(billingtest.PathPortalSessions, billingtest.ServiceUnavailable())
+//		rec = httptest.NewRecorder()
+//		h.ServeHTTP(rec, req)
+//		// 500, after stripe-go's 2 retries: 1 + 3 calls in all.
+//	}
+//
+// The kit never touches stripe-go's globals (stripe.Key, stripe.SetBackend):
+// every client it builds carries its own backend.
+package billingtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contafy/billing"
+)
+
+// The standard users of [Users], the Stripe objects [Stripe.Seed] creates
+// for them, and the tokens of [NewStaticAuth].
+const (
+	// UserFree is a FREE user without a Stripe customer: the portal
+	// answers 403.
+	UserFree = "u_free"
+	// UserBasic is a BASIC user with customer [CustomerBasic]. The store
+	// does not know its subscription ([SubscriptionBasic]); Stripe does.
+	UserBasic = "u_basic"
+	// UserPro is a PRO user with customer [CustomerPro] and subscription
+	// [SubscriptionPro], both in the store and in Stripe.
+	UserPro = "u_pro"
+	// UserNoCustomer is a PRO user without a Stripe customer id: the portal
+	// answers 404.
+	UserNoCustomer = "u_nocust"
+
+	// CustomerBasic is UserBasic's Stripe customer.
+	CustomerBasic = "cus_basic"
+	// CustomerPro is UserPro's Stripe customer.
+	CustomerPro = "cus_pro"
+	// SubscriptionBasic is CustomerBasic's active subscription to PriceBasic.
+	SubscriptionBasic = "sub_basic"
+	// SubscriptionPro is CustomerPro's active subscription to PricePro.
+	SubscriptionPro = "sub_pro"
+
+	// PriceBasic, LookupKeyBasic and ProductBasic describe the BASIC price.
+	PriceBasic, LookupKeyBasic, ProductBasic = "price_basic", "basic_monthly", "prod_basic"
+	// PricePro, LookupKeyPro and ProductPro describe the PRO price.
+	PricePro, LookupKeyPro, ProductPro = "price_pro", "pro_monthly", "prod_pro"
+
+	// TokenFree, TokenBasic, TokenPro and TokenNoCustomer are valid tokens
+	// of the standard users in [NewStaticAuth]; TokenExpired is UserPro's
+	// expired token and TokenUnknownUser a valid token of a user id that no
+	// store knows.
+	TokenFree, TokenBasic, TokenPro, TokenNoCustomer = "tok_free", "tok_basic", "tok_pro", "tok_nocust"
+	// TokenExpired is an expired token of UserPro.
+	TokenExpired = "tok_expired"
+	// TokenUnknownUser is a valid token of the user id "u_unknown", which
+	// no store of the kit knows (the portal answers 401).
+	TokenUnknownUser = "tok_unknown_user"
+
+	// ReturnURL is the default return URL of [NewPortalService].
+	ReturnURL = "https://app.example.com/account"
+	// AllowedOrigin is the origin [NewPortalService] allows as return_url.
+	AllowedOrigin = "https://app.example.com"
+)
+
+// Users returns the standard users, a fresh slice each call: [UserFree],
+// [UserBasic], [UserPro] and [UserNoCustomer].
+func Users() []billing.User {
+	return []billing.User{
+		{ID: UserFree, Plan: billing.Free},
+		{ID: UserBasic, Plan: billing.Basic, StripeCustomerID: CustomerBasic},
+		{ID: UserPro, Plan: billing.Pro, StripeCustomerID: CustomerPro, SubscriptionID: SubscriptionPro},
+		{ID: UserNoCustomer, Plan: billing.Pro},
+	}
+}
+
+// NewStore returns a MemoryStore holding users, or the standard [Users]
+// when none are given.
+func NewStore(users ...billing.User) *billing.MemoryStore {
+	if len(users) == 0 {
+		users = Users()
+	}
+	return billing.NewMemoryStore(users...)
+}
+
+// Seed adds the Stripe side of the standard users: customers
+// [CustomerBasic] and [CustomerPro] with active subscriptions
+// [SubscriptionBasic] (price [PriceBasic]) and [SubscriptionPro] (price
+// [PricePro]), created an hour ago.
+func (s *Stripe) Seed() {
+	created := time.Now().Add(-time.Hour).Truncate(time.Second)
+	s.PutSubscription(StripeSubscription{ID: SubscriptionBasic, Customer: CustomerBasic,
+		PriceID: PriceBasic, LookupKey: LookupKeyBasic, ProductID: ProductBasic, Created: created})
+	s.PutSubscription(StripeSubscription{ID: SubscriptionPro, Customer: CustomerPro,
+		PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro, Created: created})
+}
+
+// AddUsers makes the fake know each user's Stripe customer and, when the
+// user has a SubscriptionID, an active subscription of that customer to the
+// user's plan's standard price ([PriceBasic] or [PricePro]). Users without a
+// customer are skipped.
+func (s *Stripe) AddUsers(users ...billing.User) {
+	for _, u := range users {
+		if u.StripeCustomerID == "" {
+			continue
+		}
+		s.AddCustomer(u.StripeCustomerID)
+		if u.SubscriptionID == "" {
+			continue
+		}
+		sub := StripeSubscription{ID: u.SubscriptionID, Customer: u.StripeCustomerID,
+			PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro}
+		switch u.Plan {
+		case billing.Basic:
+			sub.PriceID, sub.LookupKey, sub.ProductID = PriceBasic, LookupKeyBasic, ProductBasic
+		case billing.Free:
+			sub.Status = "canceled"
+		}
+		s.PutSubscription(sub)
+	}
+}
+
+// NewPortalService returns a PortalService wired to s: stripe-go's session
+// client for Config.Stripe and its subscription client for
+// Config.Subscriptions (both through [Stripe.Backend]), store for
+// Config.Users (the standard [NewStore] when nil), ReturnURL [ReturnURL] and
+// AllowedReturnURLs [AllowedOrigin]. Each cfg function may change the
+// Config before the service is built. A Config the library rejects fails
+// the test.
+func NewPortalService(t testing.TB, s *Stripe, store billing.UserStore, cfg ...func(*billing.Config)) *billing.PortalService {
+	t.Helper()
+	if store == nil {
+		store = NewStore()
+	}
+	c := billing.Config{
+		Stripe:            s.SessionClient(),
+		Subscriptions:     s.SubscriptionClient(),
+		Users:             store,
+		ReturnURL:         ReturnURL,
+		AllowedReturnURLs: []string{AllowedOrigin},
+	}
+	for _, f := range cfg {
+		f(&c)
+	}
+	svc, err := billing.NewPortalService(c)
+	if err != nil {
+		t.Fatalf("billingtest: NewPortalService: %v", err)
+	}
+	return svc
+}
+
+// StaticAuth is an authenticator with a fixed table of tokens, for tests
+// and demos. It reads the access_token cookie like the real
+// [billing.CookieAuthenticator] (which it uses) and verifies the token
+// against its table: an unknown token fails with an error wrapping
+// [billing.ErrTokenInvalid], an expired one with [billing.ErrTokenExpired],
+// a missing cookie with [billing.ErrNoToken]. It is safe for concurrent use.
+//
+// Build one with [NewStaticAuth]; the zero value is not usable.
+type StaticAuth struct {
+	mu     sync.RWMutex
+	tokens map[string]staticToken
+	now    func() time.Time
+	cookie *billing.CookieAuthenticator
+}
+
+type staticToken struct {
+	userID  string
+	expires time.Time // zero: never
+}
+
+var (
+	_ billing.Authenticator = (*StaticAuth)(nil)
+	_ billing.TokenVerifier = (*StaticAuth)(nil)
+)
+
+// NewStaticAuth returns a StaticAuth that knows the standard tokens
+// ([TokenFree], [TokenBasic], [TokenPro], [TokenNoCustomer], the expired
+// [TokenExpired] and [TokenUnknownUser]). Add more with [StaticAuth.Add].
+func NewStaticAuth() *StaticAuth {
+	a := &StaticAuth{tokens: map[string]staticToken{}, now: time.Now}
+	a.cookie = billing.NewCookieAuthenticator(a)
+	a.Add(TokenFree, UserFree)
+	a.Add(TokenBasic, UserBasic)
+	a.Add(TokenPro, UserPro)
+	a.Add(TokenNoCustomer, UserNoCustomer)
+	a.Add(TokenUnknownUser, "u_unknown")
+	a.AddExpiring(TokenExpired, UserPro, time.Unix(1, 0))
+	return a
+}
+
+// Add makes token valid for userID, without expiry, replacing what token
+// meant before.
+func (a *StaticAuth) Add(token, userID string) { a.AddExpiring(token, userID, time.Time{}) }
+
+// AddExpiring makes token valid for userID until expires (the zero time:
+// never).
+func (a *StaticAuth) AddExpiring(token, userID string, expires time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens[token] = staticToken{userID: userID, expires: expires}
+}
+
+// Remove forgets token.
+func (a *StaticAuth) Remove(token string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.tokens, token)
+}
+
+// VerifyToken implements [billing.TokenVerifier].
+func (a *StaticAuth) VerifyToken(_ context.Context, token string) (string, error) {
+	a.mu.RLock()
+	t, ok := a.tokens[token]
+	a.mu.RUnlock()
+	switch {
+	case !ok:
+		return "", fmt.Errorf("billingtest: unknown token: %w", billing.ErrTokenInvalid)
+	case !t.expires.IsZero() && !a.now().Before(t.expires):
+		return "", fmt.Errorf("billingtest: token expired at %s: %w", t.expires.UTC().Format(time.RFC3339), billing.ErrTokenExpired)
+	}
+	return t.userID, nil
+}
+
+// Authenticate implements [billing.Authenticator]: it reads the
+// access_token cookie and verifies it.
+func (a *StaticAuth) Authenticate(r *http.Request) (string, error) {
+	return a.cookie.Authenticate(r)
+}
+
+// Cookie returns the access_token cookie carrying token, for
+// req.AddCookie.
+func Cookie(token string) *http.Cookie {
+	return &http.Cookie{Name: billing.DefaultCookieName, Value: token}
+}
