@@ -1,0 +1,597 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/webhook"
+)
+
+// EventMode says which Stripe mode's events a webhook handler accepts. A
+// Stripe endpoint belongs to one mode, so an event of the other mode means a
+// misconfiguration, for example a test-mode signing secret in production,
+// where test purchases must not upgrade real users.
+type EventMode int
+
+const (
+	// TestEvents accepts only test-mode events (livemode false). It is the
+	// zero value, so a handler set up for development rejects live events;
+	// set [LiveEvents] in production.
+	TestEvents EventMode = iota
+	// LiveEvents accepts only live-mode events (livemode true).
+	LiveEvents
+	// AllEvents accepts both modes. Use it only when test and live events
+	// cannot reach the same users (separate stores).
+	AllEvents
+)
+
+// String returns "test", "live" or "all".
+func (m EventMode) String() string {
+	switch m {
+	case TestEvents:
+		return "test"
+	case LiveEvents:
+		return "live"
+	case AllEvents:
+		return "all"
+	}
+	return "EventMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Defaults of [WebhookConfig].
+const (
+	// DefaultWebhookTolerance is how far a signature's timestamp may be from
+	// the handler's clock, in either direction (Stripe's own default).
+	DefaultWebhookTolerance = 300 * time.Second
+	// DefaultWebhookMaxBody caps a webhook body. Stripe does not document a
+	// maximum; a subscription event is usually under 10 KiB, but objects
+	// carry up to 50 metadata keys of 500 characters per object and several
+	// items, and an event refused for its size (413) is retried and finally
+	// lost. 256 KiB is far above real events and still small to read and
+	// hash.
+	DefaultWebhookMaxBody = 256 << 10
+	// DefaultRetain is how long event ids are remembered: Stripe retries a
+	// failed delivery for up to three days.
+	DefaultRetain = 72 * time.Hour
+)
+
+// WebhookConfig configures a [WebhookHandler]. Secrets, Store and Plans are
+// required; everything else has a documented default.
+type WebhookConfig struct {
+	// Secrets are the endpoint's signing secrets (whsec_...). An event is
+	// accepted when its signature matches any of them; list the old and the
+	// new secret while rolling one. Required, none empty.
+	Secrets []string
+	// Store applies the changes atomically. Required.
+	Store SyncStore
+	// Plans maps prices to plans. Required.
+	Plans PriceTable
+	// Subscriptions, if set, reads a subscription from Stripe when two
+	// events of one subscription have the same second and the order of
+	// their statuses does not decide ([Tie]), and when the product metadata
+	// is needed to map a price (Plans.ProductMetadataKey). Strongly
+	// recommended, and needed with a [ReturnSync]. Default nil: a tie keeps
+	// the stored state (outcome "tie_kept", logged as a warning), which is
+	// right when the stored event is the later one and wrong otherwise.
+	Subscriptions SubscriptionGetter
+	// Tolerance is how far the signature's timestamp may be from the
+	// handler's clock, in the past or the future. Default 300 s
+	// ([DefaultWebhookTolerance]). stripe-go only checks the past; a far
+	// future timestamp is refused here too, so a captured request cannot be
+	// replayed later.
+	Tolerance time.Duration
+	// Mode says which events are accepted: [TestEvents] (the default),
+	// [LiveEvents] or [AllEvents]. An event of another mode is answered 400
+	// and logged as an error, and Stripe retries it for three days, so a
+	// fixed configuration still receives it.
+	Mode EventMode
+	// MaxBodyBytes caps the body; a larger one is answered 413. Default
+	// 256 KiB ([DefaultWebhookMaxBody]).
+	MaxBodyBytes int64
+	// Retain is how long event ids are remembered, to apply each event at
+	// most once. Default and minimum 72 h ([DefaultRetain]), as long as
+	// Stripe retries.
+	Retain time.Duration
+	// PastDueRevokesAccess makes a past_due subscription grant FREE. Default
+	// false: past_due keeps the plan, so the user can still open the portal
+	// to fix the card while Stripe retries the payment; Stripe then moves
+	// the subscription to unpaid or canceled (FREE) as its settings say.
+	PastDueRevokesAccess bool
+	// LinkCheckout handles checkout.session.completed: the session's
+	// client_reference_id (the app's user id, set when creating the Checkout
+	// session) is linked to its customer with Store.LinkCustomer. Default
+	// false: the event is acknowledged and ignored.
+	LinkCheckout bool
+	// Logger receives one record per event: event id and type, outcome,
+	// status, latency, subscription, customer, user and Stripe request id.
+	// Never a secret, a signature or Stripe's error text. Default: discard.
+	Logger *slog.Logger
+	// Observer receives one Observation (Op "webhook") per request.
+	// Default: nil.
+	Observer Observer
+	// WriteError writes error replies. Default: [WriteError].
+	WriteError func(w http.ResponseWriter, r *http.Request, e *Error)
+}
+
+// WebhookHandler is the http.Handler for Stripe webhook events (mount it at
+// POST /api/subscription/webhook or anywhere; it ignores the path). Build
+// one with [NewWebhookHandler]; it is safe for concurrent use.
+//
+// For each request, in order: method (405 unless POST); body read under the
+// size cap (413); Stripe-Signature checked against every secret with
+// stripe-go's webhook package (400 when missing, malformed or matching no
+// secret); timestamp within Tolerance of the handler's clock in both
+// directions (400); event JSON (400); livemode against Mode (400). Nothing
+// is written for a 4xx.
+//
+// Events of any API version are accepted. stripe-go v76 refuses events not
+// of its version (2023-10-16) by default, so an endpoint pinned to another
+// version would fail every delivery and lose all of them after Stripe's
+// three days of retries. The handler reads only fields that have kept their
+// shape across API versions (subscription id, customer, status,
+// items.data[].price id, lookup key and product; checkout
+// client_reference_id and customer), decoded on their own rather than into
+// stripe-go's structs; an event whose object lacks them is answered 400.
+// The event's api_version is logged when it differs from stripe-go's.
+//
+// Handled events: customer.subscription.created, .updated, .deleted,
+// .paused, .resumed, .pending_update_applied and .pending_update_expired
+// apply the subscription in the event; checkout.session.completed links a
+// customer when LinkCheckout is set. Every other event type, including
+// customer.subscription.trial_will_end (a reminder, not a change), is
+// acknowledged with 200 and outcome "ignored".
+//
+// A subscription event becomes a [SubscriptionChange] with the event id,
+// the event's created time and Seq from its status (see the order on
+// [SubscriptionChange]; within one second: incomplete < active, trialing,
+// past_due, unpaid, paused < canceled, incomplete_expired). Its Plan is the
+// highest plan among the items' mapped prices when the status grants
+// access (active, trialing, and past_due unless PastDueRevokesAccess), else
+// FREE. When the status grants access and no price maps to a plan (after
+// reading the product from Stripe if the table maps product metadata and
+// Subscriptions is set), the event is acknowledged with outcome
+// "unknown_price" and a warning naming the price ids, and nothing is
+// applied: the stored subscription and the user's plan stay as they were.
+//
+// The store's answer decides the reply: [Applied], [Duplicate] and [Stale]
+// are 200; a [Tie] makes the handler read the subscription from Stripe
+// (Subscriptions) and apply that state with the same event id, the event's
+// Created and Seq = the read's time in nanoseconds, above any status. A
+// store error, or a Stripe error during that read, is 500: the event is not
+// remembered and Stripe delivers it again. An event for a customer no user
+// is linked to yet is applied all the same (the store keeps it), so the
+// user gets the right plan when the customer is linked, in either order.
+//
+// Replies: 200 {"received":true,"outcome":"applied"} (or "duplicate",
+// "stale", "tie_kept", "unknown_price", "linked", "unknown_user",
+// "ignored"); errors in the JSON of [WriteError].
+type WebhookHandler struct {
+	cfg WebhookConfig
+	m   mapping
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewWebhookHandler checks cfg and returns the handler. It names the first
+// missing or invalid setting in its error.
+func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
+	if len(cfg.Secrets) == 0 {
+		return nil, errors.New("billing: WebhookConfig.Secrets is required (the endpoint's signing secret, whsec_..., from the Stripe dashboard or `stripe listen`)")
+	}
+	for i, s := range cfg.Secrets {
+		if strings.TrimSpace(s) == "" {
+			return nil, fmt.Errorf("billing: WebhookConfig.Secrets[%d] is empty (remove it or set the signing secret)", i)
+		}
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("billing: WebhookConfig.Store is required (a SyncStore, for example billing.NewMemoryStore())")
+	}
+	if err := cfg.Plans.validate(); err != nil {
+		return nil, fmt.Errorf("billing: WebhookConfig.Plans: %w", err)
+	}
+	switch {
+	case cfg.Tolerance < 0:
+		return nil, errors.New("billing: WebhookConfig.Tolerance must not be negative (0 means the default, 300 s)")
+	case cfg.Tolerance == 0:
+		cfg.Tolerance = DefaultWebhookTolerance
+	}
+	if cfg.Mode < TestEvents || cfg.Mode > AllEvents {
+		return nil, fmt.Errorf("billing: WebhookConfig.Mode %d is not TestEvents, LiveEvents or AllEvents", int(cfg.Mode))
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultWebhookMaxBody
+	}
+	switch {
+	case cfg.Retain == 0:
+		cfg.Retain = DefaultRetain
+	case cfg.Retain < DefaultRetain:
+		return nil, fmt.Errorf("billing: WebhookConfig.Retain %v is shorter than Stripe's three days of retries (use at least 72h, or 0 for the default)", cfg.Retain)
+	}
+	if cfg.WriteError == nil {
+		cfg.WriteError = WriteError
+	}
+	return &WebhookHandler{
+		cfg: cfg,
+		m:   mapping{plans: cfg.Plans, pastDueRevokes: cfg.PastDueRevokesAccess},
+		log: orDiscard(cfg.Logger),
+		now: time.Now,
+	}, nil
+}
+
+// The webhook's error replies.
+var (
+	errNoSignature  = badRequest("Missing Stripe-Signature header")
+	errBadSignature = badRequest("Invalid Stripe signature")
+	errTimestamp    = badRequest("Stripe signature timestamp outside tolerance")
+	errBadEvent     = badRequest("Invalid webhook event")
+	errMode         = badRequest("Event mode (live or test) not accepted by this endpoint")
+	errWebhookFail  = &Error{Status: http.StatusInternalServerError, Code: ErrInternal.Code, Message: "Failed to process webhook event"}
+)
+
+// webhookReply is the body of a 200 reply. Stripe ignores it; it shows in
+// the dashboard's delivery log.
+type webhookReply struct {
+	Received bool   `json:"received"`
+	Outcome  string `json:"outcome"`
+}
+
+// eventResult is what handling one event did, for the reply and the log.
+type eventResult struct {
+	outcome    string
+	err        *Error // nil for 200
+	reason     string // why a request was refused or failed
+	eventID    string
+	eventType  string
+	apiVersion string
+	subID      string
+	customerID string
+	status     string
+	userID     string
+	reqID      string // Stripe request id of a read
+	warn       string // a warning worth its own level
+}
+
+// ServeHTTP implements [http.Handler]; see [WebhookHandler].
+func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	res := h.serve(w, r)
+	if res.err != nil {
+		h.cfg.WriteError(w, r, res.err)
+	} else {
+		setHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		_ = json.NewEncoder(w).Encode(webhookReply{Received: true, Outcome: res.outcome})
+	}
+	h.logEvent(r.Context(), res, time.Since(start))
+}
+
+func (h *WebhookHandler) serve(w http.ResponseWriter, r *http.Request) eventResult {
+	if r.Method != http.MethodPost {
+		return eventResult{outcome: "rejected", err: ErrMethodNotAllowed, reason: "method"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return eventResult{outcome: "rejected", err: ErrTooLarge, reason: "too_large"}
+		}
+		return eventResult{outcome: "rejected", err: errBadEvent, reason: "read_body"}
+	}
+	ev, res := h.verify(body, r.Header.Get("Stripe-Signature"))
+	if res.err != nil {
+		return res
+	}
+	return h.handle(r.Context(), ev)
+}
+
+// verify checks the signature and the timestamp and decodes the event.
+func (h *WebhookHandler) verify(body []byte, header string) (*stripe.Event, eventResult) {
+	reject := func(e *Error, reason string) (*stripe.Event, eventResult) {
+		return nil, eventResult{outcome: "rejected", err: e, reason: reason}
+	}
+	if header == "" {
+		return reject(errNoSignature, "no_signature")
+	}
+	var verr error
+	for _, secret := range h.cfg.Secrets {
+		if verr = webhook.ValidatePayloadIgnoringTolerance(body, header, secret); verr == nil {
+			break
+		}
+	}
+	switch {
+	case errors.Is(verr, webhook.ErrInvalidHeader):
+		return reject(errBadSignature, "bad_signature_header")
+	case verr != nil:
+		return reject(errBadSignature, "bad_signature")
+	}
+	// The signature covers the timestamp that stripe-go used: the last t=.
+	ts, ok := signatureTime(header)
+	if !ok {
+		return reject(errTimestamp, "bad_timestamp")
+	}
+	now := h.now()
+	if d := now.Sub(ts); d > h.cfg.Tolerance {
+		return reject(errTimestamp, "timestamp_too_old")
+	} else if -d > h.cfg.Tolerance {
+		return reject(errTimestamp, "timestamp_in_future")
+	}
+	var ev stripe.Event
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.Type == "" || ev.Data == nil {
+		return reject(errBadEvent, "bad_event_json")
+	}
+	switch {
+	case h.cfg.Mode == TestEvents && ev.Livemode,
+		h.cfg.Mode == LiveEvents && !ev.Livemode:
+		_, res := reject(errMode, "livemode_mismatch")
+		res.eventID, res.eventType = ev.ID, string(ev.Type)
+		res.warn = fmt.Sprintf("event livemode=%t refused by a handler with Mode %s: check WebhookConfig.Mode and the signing secret", ev.Livemode, h.cfg.Mode)
+		return nil, res
+	}
+	return &ev, eventResult{}
+}
+
+// signatureTime returns the timestamp of a Stripe-Signature header, read as
+// stripe-go reads it (the last t= wins).
+func signatureTime(header string) (time.Time, bool) {
+	var ts time.Time
+	found := false
+	for _, pair := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || k != "t" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return time.Time{}, false
+		}
+		ts, found = time.Unix(n, 0), true
+	}
+	return ts, found
+}
+
+// Handle applies one verified event and returns what it did. It is the core
+// of ServeHTTP after the signature check, for apps that receive events
+// another way (for example from a queue fed by a verified endpoint); it
+// does not check the event's mode.
+func (h *WebhookHandler) Handle(ctx context.Context, ev *stripe.Event) (outcome string, err error) {
+	res := h.handle(ctx, ev)
+	if res.err != nil {
+		return res.outcome, res.err
+	}
+	return res.outcome, nil
+}
+
+func (h *WebhookHandler) handle(ctx context.Context, ev *stripe.Event) eventResult {
+	res := eventResult{eventID: ev.ID, eventType: string(ev.Type)}
+	if ev.APIVersion != stripe.APIVersion {
+		res.apiVersion = ev.APIVersion
+	}
+	if ev.Data == nil {
+		res.outcome, res.err, res.reason = "rejected", errBadEvent, "no_data"
+		return res
+	}
+	switch ev.Type {
+	case "customer.subscription.created", "customer.subscription.updated",
+		"customer.subscription.deleted", "customer.subscription.paused",
+		"customer.subscription.resumed", "customer.subscription.pending_update_applied",
+		"customer.subscription.pending_update_expired":
+		h.handleSubscription(ctx, ev, &res)
+	case "checkout.session.completed":
+		if !h.cfg.LinkCheckout {
+			res.outcome = "ignored"
+			return res
+		}
+		h.handleCheckout(ctx, ev, &res)
+	default:
+		res.outcome = "ignored"
+	}
+	return res
+}
+
+// handleSubscription applies a customer.subscription.* event.
+func (h *WebhookHandler) handleSubscription(ctx context.Context, ev *stripe.Event, res *eventResult) {
+	st, err := stateFromEvent(ev.Data.Raw)
+	if err != nil {
+		res.outcome, res.err, res.reason = "rejected", errBadEvent, "bad_subscription_object"
+		return
+	}
+	res.subID, res.customerID, res.status = st.ID, st.Customer, st.Status
+	created := time.Unix(ev.Created, 0)
+	seq := statusSeq(st.Status)
+	if h.m.needsProduct(st) && h.cfg.Subscriptions != nil {
+		// Map through the product's metadata: read the subscription with
+		// its products and apply that state, keyed like a tie's read.
+		h.readAndApply(ctx, ev, created, res)
+		return
+	}
+	sub, known := h.m.subscription(st)
+	if !known {
+		h.unknownPrice(res, st)
+		return
+	}
+	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: seq}, h.cfg.Retain)
+	if err != nil {
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"apply_subscription", err}), "store"
+		return
+	}
+	if out != Tie {
+		h.done(ctx, res, out)
+		return
+	}
+	if h.cfg.Subscriptions == nil {
+		res.outcome = "tie_kept"
+		res.warn = "two events of one subscription in the same second; the stored state was kept (set WebhookConfig.Subscriptions to read the subscription from Stripe instead)"
+		return
+	}
+	h.readAndApply(ctx, ev, created, res)
+}
+
+// readAndApply reads the event's subscription from Stripe and applies the
+// read state with the event's id and created time and Seq = the read's time
+// in nanoseconds.
+func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, created time.Time, res *eventResult) {
+	p := &stripe.SubscriptionParams{}
+	p.Context = ctx
+	if h.cfg.Plans.ProductMetadataKey != "" {
+		p.AddExpand("items.data.price.product")
+	}
+	readAt := h.now()
+	s, err := h.cfg.Subscriptions.Get(res.subID, p)
+	if s != nil && s.LastResponse != nil {
+		res.reqID = s.LastResponse.RequestID
+	}
+	if err != nil {
+		var se *stripe.Error
+		if errors.As(err, &se) {
+			res.reqID = se.RequestID
+			if se.Code == stripe.ErrorCodeResourceMissing {
+				res.outcome = "ignored"
+				res.warn = "subscription of the event not found in Stripe (deleted test data?); event acknowledged"
+				return
+			}
+		}
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"read_subscription", err}), "stripe"
+		return
+	}
+	if s == nil {
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"read_subscription", errors.New("no subscription returned")}), "stripe"
+		return
+	}
+	st := stateFromStripe(s)
+	if st.ID == "" {
+		st.ID = res.subID
+	}
+	if st.Customer == "" {
+		st.Customer = res.customerID
+	}
+	if st.ID != res.subID || st.Customer != res.customerID {
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"read_subscription", errors.New("stripe returned another subscription or customer")}), "stripe"
+		return
+	}
+	res.status = st.Status
+	sub, known := h.m.subscription(st)
+	if !known {
+		h.unknownPrice(res, st)
+		return
+	}
+	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: readAt.UnixNano()}, h.cfg.Retain)
+	if err != nil {
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"apply_subscription", err}), "store"
+		return
+	}
+	if out == Tie {
+		// A read at least as recent (another replica's) is stored.
+		res.outcome = "tie_kept"
+		return
+	}
+	h.done(ctx, res, out)
+}
+
+func (h *WebhookHandler) unknownPrice(res *eventResult, st subState) {
+	res.outcome = "unknown_price"
+	res.warn = "no price of the subscription maps to a plan (add it to the PriceTable); plan left alone, price_ids=" + st.priceIDs()
+}
+
+// done records an applied, duplicate or stale outcome, with the linked user
+// for the log.
+func (h *WebhookHandler) done(ctx context.Context, res *eventResult, out Outcome) {
+	res.outcome = out.String()
+	if out != Applied {
+		return
+	}
+	if u, found, err := h.cfg.Store.UserByCustomer(ctx, res.customerID); err == nil && found {
+		res.userID = u.ID
+	}
+}
+
+// wireCheckout is the part of a checkout session the handler reads.
+type wireCheckout struct {
+	ID                string     `json:"id"`
+	Object            string     `json:"object"`
+	ClientReferenceID string     `json:"client_reference_id"`
+	Customer          wireObject `json:"customer"`
+}
+
+// handleCheckout links the session's client_reference_id to its customer.
+func (h *WebhookHandler) handleCheckout(ctx context.Context, ev *stripe.Event, res *eventResult) {
+	var cs wireCheckout
+	if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil || (cs.Object != "" && cs.Object != "checkout.session") {
+		res.outcome, res.err, res.reason = "rejected", errBadEvent, "bad_checkout_object"
+		return
+	}
+	res.customerID = cs.Customer.ID
+	if cs.ClientReferenceID == "" || cs.Customer.ID == "" {
+		res.outcome = "ignored"
+		res.reason = "no_client_reference_or_customer"
+		return
+	}
+	found, err := h.cfg.Store.LinkCustomer(ctx, cs.ClientReferenceID, cs.Customer.ID)
+	if err != nil {
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"link_customer", err}), "store"
+		return
+	}
+	if !found {
+		res.outcome = "unknown_user"
+		res.warn = "checkout session's client_reference_id names no user of the store; customer not linked"
+		return
+	}
+	res.outcome, res.userID = "linked", cs.ClientReferenceID
+}
+
+func (h *WebhookHandler) logEvent(ctx context.Context, res eventResult, d time.Duration) {
+	status := http.StatusOK
+	if res.err != nil {
+		status = res.err.Status
+		if res.reqID == "" {
+			res.reqID = res.err.StripeRequestID
+		}
+	}
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.Observe(ctx, Observation{Op: "webhook", Outcome: res.outcome, Status: status, Latency: d, UserID: res.userID, EventType: res.eventType, StripeRequestID: res.reqID})
+	}
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+	case res.reason == "livemode_mismatch":
+		level = slog.LevelError
+	case res.warn != "":
+		level = slog.LevelWarn
+	}
+	if !h.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("outcome", res.outcome),
+		slog.Int("status", status),
+		slog.Duration("latency", d),
+	}
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("event_id", res.eventID)
+	add("event_type", res.eventType)
+	add("api_version", res.apiVersion)
+	add("subscription_id", res.subID)
+	add("customer_id", res.customerID)
+	add("subscription_status", res.status)
+	add("user_id", res.userID)
+	add("reason", res.reason)
+	add("stripe_request_id", res.reqID)
+	add("warning", res.warn)
+	if res.err != nil && res.err.Err != nil {
+		add("cause", causeKind(res.err.Err))
+	}
+	h.log.LogAttrs(ctx, level, "billing: webhook event", attrs...)
+}
