@@ -111,7 +111,7 @@ func (f *flakyStore) LinkCustomer(ctx context.Context, userID, customerID string
 	return f.MemoryStore.LinkCustomer(ctx, userID, customerID)
 }
 
-type env struct {
+type whEnv struct {
 	t     *testing.T
 	store *flakyStore
 	h     *billing.WebhookHandler
@@ -122,9 +122,9 @@ type env struct {
 
 // newEnv returns a handler on a fresh store holding user1 (FREE, linked to
 // cus1) with the handler's clock fixed at t0.
-func newEnv(t *testing.T, mut ...func(*billing.WebhookConfig)) *env {
+func newWHEnv(t *testing.T, mut ...func(*billing.WebhookConfig)) *whEnv {
 	t.Helper()
-	e := &env{t: t, logs: &bytes.Buffer{}, now: t0, obs: &[]billing.Observation{}}
+	e := &whEnv{t: t, logs: &bytes.Buffer{}, now: t0, obs: &[]billing.Observation{}}
 	e.store = &flakyStore{MemoryStore: billing.NewMemoryStore(billing.User{ID: user1, Plan: billing.Free, StripeCustomerID: cus1})}
 	var mu sync.Mutex
 	cfg := billing.WebhookConfig{
@@ -168,7 +168,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-type reply struct {
+type whReply struct {
 	Received bool   `json:"received,omitempty"`
 	Outcome  string `json:"outcome,omitempty"`
 	Error    string `json:"error,omitempty"`
@@ -177,7 +177,7 @@ type reply struct {
 
 // send delivers payload signed with secret at the env's clock (unless opts
 // says otherwise) and returns the status and decoded reply.
-func (e *env) send(payload []byte, opts billingtest.RequestOptions) (int, reply) {
+func (e *whEnv) send(payload []byte, opts billingtest.RequestOptions) (int, whReply) {
 	e.t.Helper()
 	if opts.Time.IsZero() {
 		opts.Time = e.now
@@ -185,7 +185,7 @@ func (e *env) send(payload []byte, opts billingtest.RequestOptions) (int, reply)
 	return e.sendReq(billingtest.WebhookRequest(payload, secret, opts))
 }
 
-func (e *env) sendReq(r *http.Request) (int, reply) {
+func (e *whEnv) sendReq(r *http.Request) (int, whReply) {
 	e.t.Helper()
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
@@ -198,7 +198,7 @@ func (e *env) sendReq(r *http.Request) (int, reply) {
 			e.t.Errorf("reply holds %q: %s", bad, body)
 		}
 	}
-	var rep reply
+	var rep whReply
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&rep); err != nil {
@@ -208,7 +208,7 @@ func (e *env) sendReq(r *http.Request) (int, reply) {
 }
 
 // expect sends payload and checks the status and outcome (or error word).
-func (e *env) expect(payload []byte, wantStatus int, wantOutcome string) {
+func (e *whEnv) expect(payload []byte, wantStatus int, wantOutcome string) {
 	e.t.Helper()
 	code, rep := e.send(payload, billingtest.RequestOptions{})
 	got := rep.Outcome
@@ -220,7 +220,7 @@ func (e *env) expect(payload []byte, wantStatus int, wantOutcome string) {
 	}
 }
 
-func (e *env) plan(userID string) billing.Plan {
+func (e *whEnv) plan(userID string) billing.Plan {
 	e.t.Helper()
 	u, ok, err := e.store.User(context.Background(), userID)
 	if err != nil || !ok {
@@ -229,14 +229,14 @@ func (e *env) plan(userID string) billing.Plan {
 	return u.Plan
 }
 
-func (e *env) wantPlan(userID string, want billing.Plan) {
+func (e *whEnv) wantPlan(userID string, want billing.Plan) {
 	e.t.Helper()
 	if got := e.plan(userID); got != want {
 		e.t.Fatalf("plan of %s = %s, want %s\nlogs:\n%s", userID, got, want, e.logs)
 	}
 }
 
-func (e *env) wantStored(id, status string, plan billing.Plan) {
+func (e *whEnv) wantStored(id, status string, plan billing.Plan) {
 	e.t.Helper()
 	s, ok := e.store.Subscription(id)
 	if !ok {
@@ -335,7 +335,7 @@ func TestWebhookSignature(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, func(c *billing.WebhookConfig) {
+			e := newWHEnv(t, func(c *billing.WebhookConfig) {
 				if tt.secrets != nil {
 					c.Secrets = tt.secrets
 				}
@@ -398,7 +398,7 @@ func TestWebhookLivemode(t *testing.T) {
 	for _, tt := range tests {
 		name := fmt.Sprintf("%s handler, livemode %t", tt.mode, bytes.Contains(tt.payload, []byte(`"livemode":true`)))
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, func(c *billing.WebhookConfig) { c.Mode = tt.mode })
+			e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Mode = tt.mode })
 			code, rep := e.send(tt.payload, billingtest.RequestOptions{})
 			if code != tt.want {
 				t.Fatalf("status = %d %+v, want %d", code, rep, tt.want)
@@ -415,7 +415,7 @@ func TestWebhookLivemode(t *testing.T) {
 
 func TestWebhookHTTPErrors(t *testing.T) {
 	t.Run("GET", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		w := httptest.NewRecorder()
 		e.h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 		if w.Code != 405 || w.Header().Get("Allow") != "POST" {
@@ -423,7 +423,7 @@ func TestWebhookHTTPErrors(t *testing.T) {
 		}
 	})
 	t.Run("too large", func(t *testing.T) {
-		e := newEnv(t, func(c *billing.WebhookConfig) { c.MaxBodyBytes = 1024 })
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.MaxBodyBytes = 1024 })
 		big := billingtest.Event{Type: "invoice.created", Object: map[string]string{"pad": strings.Repeat("x", 2000)}}.JSON()
 		code, rep := e.send(big, billingtest.RequestOptions{})
 		if code != 413 || rep.Error != "Request Entity Too Large" {
@@ -431,7 +431,7 @@ func TestWebhookHTTPErrors(t *testing.T) {
 		}
 	})
 	t.Run("default cap takes a large real event", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		meta := map[string]string{}
 		for i := range 50 {
 			meta[fmt.Sprintf("key%02d", i)] = strings.Repeat("v", 500)
@@ -467,7 +467,7 @@ func TestWebhookEventTypes(t *testing.T) {
 		{"invoice.paid", "active", "price_pro", "ignored", billing.Basic},
 		{"customer.subscription.deleted", "canceled", "price_basic", "applied", billing.Free},
 	}
-	e := newEnv(t)
+	e := newWHEnv(t)
 	status := ""
 	for i, s := range steps {
 		t.Run(fmt.Sprintf("%02d %s %s", i, s.typ, s.status), func(t *testing.T) {
@@ -485,7 +485,7 @@ func TestWebhookEventTypes(t *testing.T) {
 func TestWebhookPastDue(t *testing.T) {
 	for _, revoke := range []bool{false, true} {
 		t.Run(fmt.Sprintf("revoke=%v", revoke), func(t *testing.T) {
-			e := newEnv(t, func(c *billing.WebhookConfig) { c.PastDueRevokesAccess = revoke })
+			e := newWHEnv(t, func(c *billing.WebhookConfig) { c.PastDueRevokesAccess = revoke })
 			e.expect(subEvent("customer.subscription.created", "active", "price_pro", t0), 200, "applied")
 			e.expect(subEvent("customer.subscription.updated", "past_due", "price_pro", t0.Add(time.Second)), 200, "applied")
 			want := billing.Pro
@@ -517,7 +517,7 @@ func TestWebhookPriceTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := &getter{}
-			e := newEnv(t, func(c *billing.WebhookConfig) {
+			e := newWHEnv(t, func(c *billing.WebhookConfig) {
 				if tt.get {
 					c.Subscriptions = g
 				}
@@ -606,7 +606,7 @@ func TestParsePriceTable(t *testing.T) {
 
 func TestWebhookOrdering(t *testing.T) {
 	t.Run("duplicate applied once", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		ev := subEvent("customer.subscription.created", "active", "price_pro", t0)
 		e.expect(ev, 200, "applied")
 		// A newer event, then the duplicate of the first: the duplicate
@@ -616,13 +616,13 @@ func TestWebhookOrdering(t *testing.T) {
 		e.wantPlan(user1, billing.Basic)
 	})
 	t.Run("older event is stale", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		e.expect(subEvent("customer.subscription.updated", "active", "price_basic", t0), 200, "applied")
 		e.expect(subEvent("customer.subscription.created", "active", "price_pro", t0.Add(-time.Second)), 200, "stale")
 		e.wantPlan(user1, billing.Basic)
 	})
 	t.Run("canceled is never revived", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		e.expect(subEvent("customer.subscription.deleted", "canceled", "price_pro", t0), 200, "applied")
 		e.expect(subEvent("customer.subscription.updated", "active", "price_pro", t0.Add(time.Hour)), 200, "stale")
 		e.wantPlan(user1, billing.Free)
@@ -630,7 +630,7 @@ func TestWebhookOrdering(t *testing.T) {
 	})
 	t.Run("cancel beats an update of the same second, in both orders", func(t *testing.T) {
 		for _, cancelFirst := range []bool{false, true} {
-			e := newEnv(t)
+			e := newWHEnv(t)
 			upd := subEvent("customer.subscription.updated", "active", "price_pro", t0)
 			del := subEvent("customer.subscription.deleted", "canceled", "price_pro", t0)
 			if cancelFirst {
@@ -645,7 +645,7 @@ func TestWebhookOrdering(t *testing.T) {
 	})
 	t.Run("incomplete then active in one second, in both orders, without a getter", func(t *testing.T) {
 		for _, activeFirst := range []bool{false, true} {
-			e := newEnv(t)
+			e := newWHEnv(t)
 			inc := subEvent("customer.subscription.created", "incomplete", "price_pro", t0)
 			act := subEvent("customer.subscription.updated", "active", "price_pro", t0)
 			if activeFirst {
@@ -672,7 +672,7 @@ func TestWebhookTie(t *testing.T) {
 	t.Run("resolved by reading Stripe", func(t *testing.T) {
 		g := &getter{}
 		g.put(sub1, cus1, "active", "price_basic")
-		e := newEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 200, "applied") // tie, read, Stripe's state applied
 		e.wantPlan(user1, billing.Basic)
@@ -692,7 +692,7 @@ func TestWebhookTie(t *testing.T) {
 		e.wantPlan(user1, billing.Pro)
 	})
 	t.Run("without a getter the stored state is kept", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 200, "tie_kept")
 		e.wantPlan(user1, billing.Basic)
@@ -703,7 +703,7 @@ func TestWebhookTie(t *testing.T) {
 	t.Run("Stripe failure during the read is 500 and the event is retried", func(t *testing.T) {
 		g := &getter{err: &stripe.Error{Type: stripe.ErrorTypeAPI, HTTPStatusCode: 503, Msg: "No such luck: sk_test_123", RequestID: "req_503"}}
 		g.put(sub1, cus1, "active", "price_basic")
-		e := newEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 500, "Internal Server Error")
 		if strings.Contains(e.logs.String(), "sk_test_123") || !strings.Contains(e.logs.String(), "req_503") {
@@ -717,7 +717,7 @@ func TestWebhookTie(t *testing.T) {
 	})
 	t.Run("subscription missing in Stripe is acknowledged", func(t *testing.T) {
 		g := &getter{}
-		e := newEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 200, "ignored")
 		e.wantPlan(user1, billing.Basic)
@@ -725,7 +725,7 @@ func TestWebhookTie(t *testing.T) {
 	t.Run("read of another customer's subscription is refused", func(t *testing.T) {
 		g := &getter{}
 		g.put(sub1, "cus_other", "active", "price_pro")
-		e := newEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 500, "Internal Server Error")
 		e.wantPlan(user1, billing.Basic)
@@ -733,7 +733,7 @@ func TestWebhookTie(t *testing.T) {
 }
 
 func TestWebhookStoreFailure(t *testing.T) {
-	e := newEnv(t)
+	e := newWHEnv(t)
 	ev := subEvent("customer.subscription.created", "active", "price_pro", t0)
 	e.store.fail(true)
 	e.expect(ev, 500, "Internal Server Error")
@@ -751,10 +751,10 @@ func TestWebhookCheckoutLink(t *testing.T) {
 	sub := billingtest.SubscriptionEvent("customer.subscription.created", billingtest.SubscriptionSpec{ID: "sub_2", Customer: cus2, PriceID: "price_pro"}, t0)
 	checkout := billingtest.CheckoutCompletedEvent(billingtest.CheckoutSpec{ClientReferenceID: user2, Customer: cus2, Subscription: "sub_2"}, t0)
 	link := func(c *billing.WebhookConfig) { c.LinkCheckout = true }
-	newUser2 := func(e *env) { e.store.Put(billing.User{ID: user2, Plan: billing.Free}) }
+	newUser2 := func(e *whEnv) { e.store.Put(billing.User{ID: user2, Plan: billing.Free}) }
 
 	t.Run("subscription first, then checkout", func(t *testing.T) {
-		e := newEnv(t, link)
+		e := newWHEnv(t, link)
 		newUser2(e)
 		e.expect(sub, 200, "applied")
 		e.wantPlan(user2, billing.Free)
@@ -762,7 +762,7 @@ func TestWebhookCheckoutLink(t *testing.T) {
 		e.wantPlan(user2, billing.Pro)
 	})
 	t.Run("checkout first, then subscription", func(t *testing.T) {
-		e := newEnv(t, link)
+		e := newWHEnv(t, link)
 		newUser2(e)
 		e.expect(checkout, 200, "linked")
 		e.wantPlan(user2, billing.Free)
@@ -770,7 +770,7 @@ func TestWebhookCheckoutLink(t *testing.T) {
 		e.wantPlan(user2, billing.Pro)
 	})
 	t.Run("app links the customer itself", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		newUser2(e)
 		e.expect(sub, 200, "applied")
 		if _, err := e.store.LinkCustomer(context.Background(), user2, cus2); err != nil {
@@ -779,7 +779,7 @@ func TestWebhookCheckoutLink(t *testing.T) {
 		e.wantPlan(user2, billing.Pro)
 	})
 	t.Run("LinkCheckout off", func(t *testing.T) {
-		e := newEnv(t)
+		e := newWHEnv(t)
 		newUser2(e)
 		e.expect(checkout, 200, "ignored")
 		if _, found, _ := e.store.UserByCustomer(context.Background(), cus2); found {
@@ -787,15 +787,15 @@ func TestWebhookCheckoutLink(t *testing.T) {
 		}
 	})
 	t.Run("unknown user", func(t *testing.T) {
-		e := newEnv(t, link)
+		e := newWHEnv(t, link)
 		e.expect(checkout, 200, "unknown_user")
 	})
 	t.Run("no client_reference_id", func(t *testing.T) {
-		e := newEnv(t, link)
+		e := newWHEnv(t, link)
 		e.expect(billingtest.CheckoutCompletedEvent(billingtest.CheckoutSpec{Customer: cus2}, t0), 200, "ignored")
 	})
 	t.Run("store failure", func(t *testing.T) {
-		e := newEnv(t, link)
+		e := newWHEnv(t, link)
 		newUser2(e)
 		e.store.fail(true)
 		e.expect(checkout, 500, "Internal Server Error")
@@ -803,7 +803,7 @@ func TestWebhookCheckoutLink(t *testing.T) {
 }
 
 func TestWebhookObservation(t *testing.T) {
-	e := newEnv(t)
+	e := newWHEnv(t)
 	e.expect(subEvent("customer.subscription.created", "active", "price_pro", t0), 200, "applied")
 	e.send(subEvent("customer.subscription.created", "active", "price_pro", t0), billingtest.RequestOptions{Variant: billingtest.BadSignature})
 	got := *e.obs
