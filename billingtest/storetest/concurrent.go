@@ -240,9 +240,9 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 		readClock atomic.Int64 // the "time" of the reads from Stripe
 		outs      outcomes
 		wg        sync.WaitGroup
-		work = make(chan delivery)
-		mu   sync.Mutex
-		errs []error
+		work      = make(chan delivery)
+		mu        sync.Mutex
+		errs      []error
 	)
 	fail := func(err error) {
 		mu.Lock()
