@@ -186,18 +186,22 @@ func NewPortalService(t testing.TB, s *Stripe, store billing.UserStore, cfg ...f
 }
 
 // StaticAuth is an authenticator with a fixed table of tokens, for tests
-// and demos. It reads the access_token cookie like the real
-// [billing.CookieAuthenticator] (which it uses) and verifies the token
-// against its table: an unknown token fails with an error wrapping
-// [billing.ErrTokenInvalid], an expired one with [billing.ErrTokenExpired],
-// a missing cookie with [billing.ErrNoToken]. It is safe for concurrent use.
+// and demos. It reads the access_token cookie with the real
+// [billing.CookieAuthenticator] and verifies the token against its table: an
+// unknown token fails with an error wrapping [billing.ErrTokenInvalid], an
+// expired one with [billing.ErrTokenExpired], a missing cookie with
+// [billing.ErrNoToken]. No error names the token. It is safe for concurrent
+// use.
 //
-// Build one with [NewStaticAuth]; the zero value is not usable.
+// The zero value knows no token; [NewStaticAuth] returns one that knows the
+// standard tokens.
 type StaticAuth struct {
+	// Now returns the time expiries are compared with. Default: time.Now.
+	// Set it before first use.
+	Now func() time.Time
+
 	mu     sync.RWMutex
 	tokens map[string]staticToken
-	now    func() time.Time
-	cookie *billing.CookieAuthenticator
 }
 
 type staticToken struct {
@@ -210,12 +214,12 @@ var (
 	_ billing.TokenVerifier = (*StaticAuth)(nil)
 )
 
-// NewStaticAuth returns a StaticAuth that knows the standard tokens
-// ([TokenFree], [TokenBasic], [TokenPro], [TokenNoCustomer], the expired
-// [TokenExpired] and [TokenUnknownUser]). Add more with [StaticAuth.Add].
+// NewStaticAuth returns a StaticAuth that knows the standard tokens:
+// [TokenFree], [TokenBasic], [TokenPro] and [TokenNoCustomer] of the
+// standard [Users], the expired [TokenExpired] of [UserPro], and
+// [TokenUnknownUser]. Add more with [StaticAuth.Add].
 func NewStaticAuth() *StaticAuth {
-	a := &StaticAuth{tokens: map[string]staticToken{}, now: time.Now}
-	a.cookie = billing.NewCookieAuthenticator(a)
+	a := &StaticAuth{}
 	a.Add(TokenFree, UserFree)
 	a.Add(TokenBasic, UserBasic)
 	a.Add(TokenPro, UserPro)
@@ -230,10 +234,13 @@ func NewStaticAuth() *StaticAuth {
 func (a *StaticAuth) Add(token, userID string) { a.AddExpiring(token, userID, time.Time{}) }
 
 // AddExpiring makes token valid for userID until expires (the zero time:
-// never).
+// never), replacing what token meant before.
 func (a *StaticAuth) AddExpiring(token, userID string, expires time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.tokens == nil {
+		a.tokens = map[string]staticToken{}
+	}
 	a.tokens[token] = staticToken{userID: userID, expires: expires}
 }
 
@@ -249,10 +256,14 @@ func (a *StaticAuth) VerifyToken(_ context.Context, token string) (string, error
 	a.mu.RLock()
 	t, ok := a.tokens[token]
 	a.mu.RUnlock()
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
 	switch {
 	case !ok:
 		return "", fmt.Errorf("billingtest: unknown token: %w", billing.ErrTokenInvalid)
-	case !t.expires.IsZero() && !a.now().Before(t.expires):
+	case !t.expires.IsZero() && !now().Before(t.expires):
 		return "", fmt.Errorf("billingtest: token expired at %s: %w", t.expires.UTC().Format(time.RFC3339), billing.ErrTokenExpired)
 	}
 	return t.userID, nil
@@ -261,7 +272,7 @@ func (a *StaticAuth) VerifyToken(_ context.Context, token string) (string, error
 // Authenticate implements [billing.Authenticator]: it reads the
 // access_token cookie and verifies it.
 func (a *StaticAuth) Authenticate(r *http.Request) (string, error) {
-	return a.cookie.Authenticate(r)
+	return (&billing.CookieAuthenticator{Verifier: a}).Authenticate(r)
 }
 
 // Cookie returns the access_token cookie carrying token, for

@@ -114,6 +114,32 @@ type StripeSubscription struct {
 	Metadata map[string]string
 }
 
+// JSON returns the subscription as Stripe's API renders it, with the
+// defaults of [Stripe.PutSubscription] applied: what the fake answers to
+// GET /v1/subscriptions/{id}, for example to build an event's
+// data.object. stripe-go decodes it into a *stripe.Subscription.
+func (sub StripeSubscription) JSON() []byte {
+	sub = sub.withDefaults()
+	b, err := json.Marshal(subscriptionJSON(&sub))
+	if err != nil {
+		panic("billingtest: " + err.Error()) // only maps of plain values are encoded
+	}
+	return b
+}
+
+func (sub StripeSubscription) withDefaults() StripeSubscription {
+	if sub.Status == "" {
+		sub.Status = "active"
+	}
+	if sub.Created.IsZero() {
+		sub.Created = time.Now()
+	}
+	if sub.CurrentPeriodEnd.IsZero() {
+		sub.CurrentPeriodEnd = sub.Created.Add(30 * 24 * time.Hour)
+	}
+	return sub
+}
+
 // PortalSession is a billing portal session the fake created.
 type PortalSession struct {
 	// ID is the session id (bps_...).
@@ -330,15 +356,7 @@ func (s *Stripe) PutSubscription(sub StripeSubscription) {
 	if sub.ID == "" || sub.Customer == "" {
 		panic("billingtest: PutSubscription needs ID and Customer")
 	}
-	if sub.Status == "" {
-		sub.Status = "active"
-	}
-	if sub.Created.IsZero() {
-		sub.Created = time.Now()
-	}
-	if sub.CurrentPeriodEnd.IsZero() {
-		sub.CurrentPeriodEnd = sub.Created.Add(30 * 24 * time.Hour)
-	}
+	sub = sub.withDefaults()
 	sub.Metadata = cloneMap(sub.Metadata)
 	s.AddCustomer(sub.Customer)
 	s.mu.Lock()
@@ -946,7 +964,8 @@ func (s *Stripe) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 }
 
 // subscriptionJSON renders sub as Stripe does (the fields stripe-go's
-// Subscription decodes that the library reads). Called with s.mu held.
+// Subscription decodes that the library reads). Called with s.mu held when
+// sub is stored.
 func subscriptionJSON(sub *StripeSubscription) map[string]any {
 	var product any
 	if sub.ProductID != "" {
@@ -1075,7 +1094,7 @@ func writeError(w http.ResponseWriter, status int, e apiError) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := json.Marshal(v)
 	if err != nil {
 		panic("billingtest: " + err.Error()) // only maps of plain values are encoded
 	}
