@@ -852,3 +852,26 @@ func TestEventsDecodeWithStripeGo(t *testing.T) {
 		t.Fatalf("stripe-go accepted the other API version: %v", err)
 	}
 }
+
+// TestSyncProperty runs the webhook sync property on the MemoryStore: 1,000
+// random histories delivered in random orders, 20% duplicates, same-second
+// ties, injected faults, 8 concurrent workers.
+func TestSyncProperty(t *testing.T) {
+	stats := billingtest.RunSyncProperty(t, billingtest.PropertyConfig{
+		NewStore: func(testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User)) {
+			s := billing.NewMemoryStore()
+			return s, s, s.Put
+		},
+	})
+	// The run must have exercised what it claims to.
+	switch {
+	case stats.Histories != 1000:
+		t.Errorf("histories = %d, want 1000", stats.Histories)
+	case stats.Duplicates < stats.Events/10:
+		t.Errorf("only %d duplicates for %d events", stats.Duplicates, stats.Events)
+	case stats.Outcomes["duplicate"] == 0, stats.Outcomes["stale"] == 0, stats.Outcomes["linked"] == 0:
+		t.Errorf("outcomes %v lack duplicates, stale events or links", stats.Outcomes)
+	case stats.StripeReads == 0 || stats.Retries == 0:
+		t.Errorf("no tie reads (%d) or no retries (%d)", stats.StripeReads, stats.Retries)
+	}
+}
