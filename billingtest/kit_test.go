@@ -327,6 +327,29 @@ func TestSlowReply(t *testing.T) {
 			t.Errorf("%d calls, want 3", n)
 		}
 	})
+	t.Run("cancel once the call reached Stripe", func(t *testing.T) {
+		s := billingtest.StartStripe(t)
+		s.Seed()
+		s.Fail(billingtest.PathPortalSessions, billingtest.Slow(time.Hour))
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			_ = s.WaitCalls(ctx, billingtest.PathPortalSessions, 1)
+			cancel()
+		}()
+		p := &stripe.BillingPortalSessionParams{Customer: stripe.String(billingtest.CustomerPro), ReturnURL: stripe.String(billingtest.ReturnURL)}
+		p.Context = ctx
+		if _, err := s.SessionClient().New(p); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+		if n := s.CallCount("*"); n != 1 {
+			t.Errorf("%d calls, want 1 (no retry after cancel)", n)
+		}
+		wctx, wcancel := context.WithTimeout(context.Background(), time.Millisecond)
+		defer wcancel()
+		if err := s.WaitCalls(wctx, "*", 2); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("WaitCalls for a call that never comes = %v, want DeadlineExceeded", err)
+		}
+	})
 	t.Run("context deadline is not retried", func(t *testing.T) {
 		s := billingtest.StartStripe(t)
 		s.Seed()
@@ -357,10 +380,13 @@ func TestSlowReply(t *testing.T) {
 			_, err := newSession(t, c, billingtest.CustomerPro)
 			done <- err
 		}()
-		for s.CallCount(billingtest.PathPortalSessions) == 0 {
-			time.Sleep(time.Millisecond)
+		if err := s.WaitCalls(context.Background(), billingtest.PathPortalSessions, 1); err != nil {
+			t.Fatal(err)
 		}
 		s.Close() // must return although a reply is pending
+		if err := s.WaitCalls(context.Background(), "*", 2); err == nil {
+			t.Errorf("WaitCalls on a closed fake returned nil")
+		}
 		if err := <-done; err == nil {
 			t.Errorf("call pending at Close succeeded")
 		}
@@ -832,8 +858,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 		defer close(done)
 		_, _ = newSession(t, s.SessionClient(), billingtest.CustomerPro)
 	}()
-	for s.CallCount(billingtest.PathPortalSessions) < 6 {
-		time.Sleep(time.Millisecond)
+	if err := s.WaitCalls(context.Background(), billingtest.PathPortalSessions, 6); err != nil {
+		t.Fatal(err)
 	}
 	s.Close()
 	<-done

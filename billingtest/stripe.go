@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -75,6 +76,7 @@ type Stripe struct {
 	subs          map[string]*StripeSubscription
 	sessions      []PortalSession
 	calls         []Call
+	callAdded     chan struct{} // closed and replaced when a call is recorded
 	rules         []*faultRule
 	defaultReturn string
 }
@@ -203,6 +205,7 @@ type connInfo struct {
 func NewStripe() *Stripe {
 	s := &Stripe{
 		closing:   make(chan struct{}),
+		callAdded: make(chan struct{}),
 		customers: map[string]*StripeCustomer{},
 		subs:      map[string]*StripeSubscription{},
 	}
@@ -428,6 +431,35 @@ func (s *Stripe) CallCount(pattern string) int {
 		}
 	}
 	return n
+}
+
+// WaitCalls blocks until at least n received calls match pattern (as in
+// [Stripe.CallCount]), for example to cancel a client only once its request
+// has reached a slow fake. It returns ctx's error if ctx ends first, and an
+// error if the fake is closed first.
+func (s *Stripe) WaitCalls(ctx context.Context, pattern string, n int) error {
+	m := parsePattern(pattern)
+	for {
+		s.mu.Lock()
+		got := 0
+		for _, c := range s.calls {
+			if m.match(c.Method, c.Path) {
+				got++
+			}
+		}
+		added := s.callAdded
+		s.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-added:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.closing:
+			return errors.New("billingtest: WaitCalls: the fake Stripe was closed")
+		}
+	}
 }
 
 // Connections returns how many TCP connections the fake has accepted since
@@ -678,6 +710,8 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RequestID:      reqID,
 		Time:           time.Now(),
 	})
+	close(s.callAdded)
+	s.callAdded = make(chan struct{})
 	s.mu.Unlock()
 	rw := &statusWriter{ResponseWriter: w}
 	defer func() {
