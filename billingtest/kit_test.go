@@ -175,6 +175,7 @@ func TestFaults(t *testing.T) {
 		{name: "502 json post", fault: billingtest.ServerError(502), wantCalls: 1, wantStatus: 502},
 		{name: "503 json post", fault: billingtest.ServiceUnavailable(), wantCalls: 3, wantStatus: 503},
 		{name: "502 html post", fault: billingtest.BadGateway(), wantCalls: 3, check: htmlOnPost},
+		{name: "500 html post", fault: billingtest.HTMLError(500), wantCalls: 3, check: notStripe},
 		{name: "429 rate_limit", fault: billingtest.RateLimit(), wantCalls: 1, wantStatus: 429, wantCode: stripe.ErrorCodeRateLimit},
 		{name: "429 lock_timeout", fault: billingtest.LockTimeout(), wantCalls: 3, wantStatus: 429, wantCode: stripe.ErrorCodeLockTimeout},
 		{name: "409 conflict", fault: billingtest.Conflict(), wantCalls: 3, wantStatus: 409, wantCode: "idempotency_key_in_use"},

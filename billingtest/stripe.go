@@ -484,7 +484,7 @@ func (s *Stripe) Reset() {
 
 // Fault is an injected failure: an error reply, a delay, or a dropped
 // connection. Build one with the constructors ([ServerError],
-// [ServiceUnavailable], [BadGateway], [RateLimit], [LockTimeout],
+// [ServiceUnavailable], [HTMLError], [BadGateway], [RateLimit], [LockTimeout],
 // [Conflict], [ResourceMissing], [Slow], [Drop]), whose comments say
 // whether stripe-go v76 retries it, or set the fields yourself.
 //
@@ -533,6 +533,9 @@ func (f Fault) String() string {
 		}
 		parts = append(parts, p)
 	}
+	if f.ShouldRetry != "" {
+		parts = append(parts, "should-retry="+f.ShouldRetry)
+	}
 	if len(parts) == 0 {
 		return "none"
 	}
@@ -550,12 +553,16 @@ func ServerError(status int) Fault {
 // POST or GET.
 func ServiceUnavailable() Fault { return ServerError(http.StatusServiceUnavailable) }
 
-// BadGateway is a 502 with an HTML body, as a proxy in front of Stripe
-// answers. stripe-go cannot decode it as a Stripe error and so treats it
-// like a connection error: it retries it, POST or GET.
-func BadGateway() Fault {
-	return Fault{Status: http.StatusBadGateway, HTML: true}
-}
+// HTMLError is a reply with the given status and an HTML body, as a proxy
+// or load balancer in front of Stripe answers. stripe-go cannot decode it as
+// a Stripe error and so treats it like a connection error: it retries it,
+// whatever the status, POST or GET. Its error is not a *stripe.Error, and
+// its text quotes the start of the body.
+func HTMLError(status int) Fault { return Fault{Status: status, HTML: true} }
+
+// BadGateway is [HTMLError] with status 502, what a proxy answers when
+// Stripe is unreachable. stripe-go retries it, POST or GET.
+func BadGateway() Fault { return HTMLError(http.StatusBadGateway) }
 
 // RateLimit is 429 with code rate_limit. stripe-go does not retry it.
 func RateLimit() Fault {
