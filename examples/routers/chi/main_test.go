@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/examples/routers/internal/demo"
 	"github.com/contafy/billing/examples/routers/internal/routetest"
 )
@@ -14,12 +15,15 @@ func TestRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer app.Close()
 	srv := httptest.NewServer(routes(app))
 	defer srv.Close()
 
-	cases := append(routetest.PortalCases(), routetest.Case{
-		Name: "GET", Method: http.MethodGet, Path: demo.PortalPath, Token: "tok_pro",
-		Status: http.StatusMethodNotAllowed, Header: map[string]string{"Allow": "POST"},
-	})
-	routetest.Run(t, srv, cases)
+	routetest.Run(t, srv, app, routetest.All(
+		// chi answers other methods of a route itself.
+		routetest.Case{Name: "portal GET", Method: http.MethodGet, Path: demo.PortalPath, Token: billingtest.TokenPro,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
+		routetest.Case{Name: "webhook GET", Method: http.MethodGet, Path: demo.WebhookPath,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
+	))
 }

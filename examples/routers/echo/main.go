@@ -2,10 +2,15 @@
 // server through echo.WrapHandler:
 //
 //	e.POST("/api/subscription/create-portal-session", echo.WrapHandler(portal))
+//	e.POST("/api/subscription/webhook", echo.WrapHandler(webhook))
 //
 // The handlers write their own replies and never return an error to echo,
-// so echo's HTTPErrorHandler does not rewrite the contract's JSON. For other
-// methods echo answers 405 itself.
+// so echo's HTTPErrorHandler does not rewrite the contract's JSON; keep
+// body-reading middleware (BodyDump, BodyLimit with a lower cap) off the
+// webhook route, whose signature covers the raw body. For other methods
+// echo answers 405 itself.
+//
+// Run it offline (the test kit's fake Stripe and standard users) and try it:
 //
 //	go run ./echo
 //	curl -X POST -b access_token=tok_pro localhost:8080/api/subscription/create-portal-session
@@ -31,15 +36,23 @@ func routes(app *demo.App) *echo.Echo {
 	e.Use(middleware.Recover())
 	api := e.Group("/api/subscription")
 	api.POST("/create-portal-session", echo.WrapHandler(app.Portal))
+	api.POST("/webhook", echo.WrapHandler(app.Webhook))
 	return e
 }
 
 func main() {
-	app, err := demo.New(demo.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
-	if err != nil {
+	if err := run(); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func run() error {
+	app, err := demo.New(demo.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
 	srv := &http.Server{Addr: "localhost:8080", Handler: routes(app), ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("listening on http://%s", srv.Addr)
-	log.Fatal(srv.ListenAndServe())
+	return srv.ListenAndServe()
 }

@@ -2,10 +2,14 @@
 // engine through gin.WrapH:
 //
 //	r.POST("/api/subscription/create-portal-session", gin.WrapH(portal))
+//	r.POST("/api/subscription/webhook", gin.WrapH(webhook))
 //
-// The handlers read the request body themselves: mount them before any
-// middleware that consumes it. Gin answers other methods 404 unless
-// HandleMethodNotAllowed is set, as here, which makes it answer 405.
+// The handlers read the request body themselves (the webhook's signature
+// covers the raw bytes): mount them before any middleware that consumes or
+// rewrites it. Gin answers other methods 404 unless HandleMethodNotAllowed
+// is set, as here, which makes it answer 405.
+//
+// Run it offline (the test kit's fake Stripe and standard users) and try it:
 //
 //	go run ./gin
 //	curl -X POST -b access_token=tok_pro localhost:8080/api/subscription/create-portal-session
@@ -29,16 +33,24 @@ func routes(app *demo.App) *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	api := r.Group("/api/subscription")
 	api.POST("/create-portal-session", gin.WrapH(app.Portal))
+	api.POST("/webhook", gin.WrapH(app.Webhook))
 	return r
 }
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
 	gin.SetMode(gin.ReleaseMode)
 	app, err := demo.New(demo.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
+	defer app.Close()
 	srv := &http.Server{Addr: "localhost:8080", Handler: routes(app), ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("listening on http://%s", srv.Addr)
-	log.Fatal(srv.ListenAndServe())
+	return srv.ListenAndServe()
 }

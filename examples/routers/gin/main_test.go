@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/examples/routers/internal/demo"
 	"github.com/contafy/billing/examples/routers/internal/routetest"
 	"github.com/gin-gonic/gin"
@@ -16,13 +17,15 @@ func TestRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer app.Close()
 	srv := httptest.NewServer(routes(app))
 	defer srv.Close()
 
-	cases := append(routetest.PortalCases(), routetest.Case{
+	routetest.Run(t, srv, app, routetest.All(
 		// HandleMethodNotAllowed: 405 with an Allow header, not gin's 404.
-		Name: "GET", Method: http.MethodGet, Path: demo.PortalPath, Token: "tok_pro",
-		Status: http.StatusMethodNotAllowed, Header: map[string]string{"Allow": "POST"},
-	})
-	routetest.Run(t, srv, cases)
+		routetest.Case{Name: "portal GET", Method: http.MethodGet, Path: demo.PortalPath, Token: billingtest.TokenPro,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
+		routetest.Case{Name: "webhook GET", Method: http.MethodGet, Path: demo.WebhookPath,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
+	))
 }

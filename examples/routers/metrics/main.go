@@ -67,24 +67,32 @@ func (o *promObserver) Observe(_ context.Context, ob billing.Observation) {
 func routes(app *demo.App, reg prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+demo.PortalPath, app.Portal)
+	mux.Handle("POST "+demo.WebhookPath, app.Webhook)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }
 
 func main() {
+	if err := run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run() error {
 	reg := prometheus.NewRegistry()
 	obs, err := newPromObserver(reg)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	app, err := demo.New(demo.Options{
 		Logger:   slog.New(slog.NewJSONHandler(os.Stderr, nil)),
 		Observer: obs,
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
+	defer app.Close()
 	srv := &http.Server{Addr: "localhost:8080", Handler: routes(app, reg), ReadHeaderTimeout: 10 * time.Second}
 	log.Printf("listening on http://%s (metrics at /metrics)", srv.Addr)
-	log.Fatal(srv.ListenAndServe())
+	return srv.ListenAndServe()
 }

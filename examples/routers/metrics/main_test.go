@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/examples/routers/internal/demo"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +26,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer app.Close()
 	srv := httptest.NewServer(routes(app, reg))
 	defer srv.Close()
 
@@ -48,6 +52,24 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
+	// One signed webhook event, and one with a bad signature.
+	now := time.Now()
+	event := billingtest.SubscriptionEvent("customer.subscription.updated", billingtest.SubscriptionSpec{
+		ID: billingtest.SubscriptionBasic, Customer: billingtest.CustomerBasic, PriceID: billingtest.PricePro,
+	}, now)
+	for _, secret := range []string{demo.WebhookSecret, "whsec_wrong"} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+demo.WebhookPath, bytes.NewReader(event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Stripe-Signature", billingtest.Sign(event, secret, now))
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+
 	res, err := srv.Client().Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +84,10 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("parsing /metrics: %v", err)
 	}
 
-	want := map[string]float64{"portal/created": 4, "portal/unauthorized": 2, "portal/not_paid": 1}
+	want := map[string]float64{
+		"portal/created": 4, "portal/unauthorized": 2, "portal/not_paid": 1,
+		"webhook/applied": 1, "webhook/rejected": 1,
+	}
 	if diff := cmp.Diff(want, byLabels(t, families["billing_requests_total"], func(m *dto.Metric) float64 {
 		return m.GetCounter().GetValue()
 	})); diff != "" {

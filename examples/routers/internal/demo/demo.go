@@ -1,23 +1,26 @@
 // Package demo builds the billing handlers that every router example mounts,
-// offline: users in a [billing.MemoryStore], a cookie authenticator that knows
-// a few fixed tokens, and a stand-in for Stripe.
+// offline: the test kit's fake Stripe (github.com/contafy/billing/billingtest)
+// with its standard customers and subscriptions, its standard users in a
+// [billing.MemoryStore], and its static token authenticator.
 //
-// A real app replaces the three parts with its own: its user table (a
-// [billing.UserStore]), its session verifier (a [billing.TokenVerifier]) and
-// stripe-go's portal session client:
+// A real app replaces the parts with its own: its user table (a
+// [billing.UserStore] and [billing.SyncStore], for example the sqlstore
+// module), its session verifier (a [billing.TokenVerifier]), stripe-go's
+// clients and the endpoint's signing secret:
 //
-//	sc := &session.Client{B: billing.NewBackend(nil), Key: os.Getenv("STRIPE_SECRET_KEY")}
+//	b := billing.NewBackend(nil)
+//	key := os.Getenv("STRIPE_SECRET_KEY")
+//	sessions := &session.Client{B: b, Key: key}
+//	subs := &subscription.Client{B: b, Key: key}
+//	secret := os.Getenv("STRIPE_WEBHOOK_SECRET")
 package demo
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/contafy/billing"
-	"github.com/stripe/stripe-go/v76"
+	"github.com/contafy/billing/billingtest"
 )
 
 // The paths the examples mount the handlers at.
@@ -26,13 +29,8 @@ const (
 	WebhookPath = "/api/subscription/webhook"
 )
 
-// Tokens are the access_token cookie values the demo authenticator accepts,
-// mapped to the user they belong to.
-var Tokens = map[string]string{
-	"tok_free":  "u_free",
-	"tok_basic": "u_basic",
-	"tok_pro":   "u_pro",
-}
+// WebhookSecret is the signing secret the demo's webhook handler accepts.
+const WebhookSecret = billingtest.WebhookSecret
 
 // Options tune [New]. The zero value is the default.
 type Options struct {
@@ -42,51 +40,58 @@ type Options struct {
 	Observer billing.Observer
 }
 
-// App holds the handlers to mount.
+// App holds the handlers to mount. Close it when done.
 type App struct {
 	// Portal is the handler of POST /api/subscription/create-portal-session.
 	Portal http.Handler
-	// Store holds the demo users.
+	// Webhook is the handler of POST /api/subscription/webhook.
+	Webhook http.Handler
+	// Store holds the users (billingtest.Users) and their subscriptions.
 	Store *billing.MemoryStore
+	// Stripe is the fake Stripe the handlers call.
+	Stripe *billingtest.Stripe
 }
 
-// New returns the demo handlers.
+// New returns the demo handlers, wired to a fresh fake Stripe.
 func New(opts Options) (*App, error) {
-	store := billing.NewMemoryStore(
-		billing.User{ID: "u_free", Plan: billing.Free},
-		billing.User{ID: "u_basic", Plan: billing.Basic, StripeCustomerID: "cus_basic"},
-		billing.User{ID: "u_pro", Plan: billing.Pro, StripeCustomerID: "cus_pro"},
-	)
+	fake := billingtest.NewStripe()
+	fake.Seed()
+	store := billingtest.NewStore()
 	svc, err := billing.NewPortalService(billing.Config{
-		Stripe:    &fakeSessions{},
-		Users:     store,
-		ReturnURL: "http://localhost:8080/account",
-		Logger:    opts.Logger,
-		Observer:  opts.Observer,
+		Stripe:            fake.SessionClient(),
+		Subscriptions:     fake.SubscriptionClient(),
+		Users:             store,
+		ReturnURL:         "http://localhost:8080/account",
+		AllowedReturnURLs: []string{"http://localhost:8080/billing/"},
+		Logger:            opts.Logger,
+		Observer:          opts.Observer,
 	})
 	if err != nil {
+		fake.Close()
 		return nil, err
 	}
-	auth := billing.NewCookieAuthenticator(billing.TokenVerifierFunc(
-		func(_ context.Context, token string) (string, error) {
-			if id, ok := Tokens[token]; ok {
-				return id, nil
-			}
-			return "", billing.ErrTokenInvalid
-		}))
-	return &App{Portal: svc.Handler(auth), Store: store}, nil
-}
-
-// fakeSessions stands in for stripe-go's portal session client.
-type fakeSessions struct{ n atomic.Int64 }
-
-func (f *fakeSessions) New(p *stripe.BillingPortalSessionParams) (*stripe.BillingPortalSession, error) {
-	n := f.n.Add(1)
-	return &stripe.BillingPortalSession{
-		ID:          fmt.Sprintf("bps_demo%d", n),
-		URL:         fmt.Sprintf("https://billing.stripe.com/p/session/test_demo%d", n),
-		Customer:    stripe.StringValue(p.Customer),
-		ReturnURL:   stripe.StringValue(p.ReturnURL),
-		APIResource: stripe.APIResource{LastResponse: &stripe.APIResponse{RequestID: fmt.Sprintf("req_demo%d", n)}},
+	wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
+		Secrets: []string{WebhookSecret},
+		Store:   store,
+		Plans: billing.PriceTable{Prices: map[string]billing.Plan{
+			billingtest.PriceBasic: billing.Basic,
+			billingtest.PricePro:   billing.Pro,
+		}},
+		Subscriptions: fake.SubscriptionClient(),
+		Logger:        opts.Logger,
+		Observer:      opts.Observer,
+	})
+	if err != nil {
+		fake.Close()
+		return nil, err
+	}
+	return &App{
+		Portal:  svc.Handler(billingtest.NewStaticAuth()),
+		Webhook: wh,
+		Store:   store,
+		Stripe:  fake,
 	}, nil
 }
+
+// Close stops the fake Stripe.
+func (a *App) Close() { a.Stripe.Close() }

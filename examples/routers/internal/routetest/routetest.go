@@ -4,6 +4,7 @@
 package routetest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"maps"
@@ -11,7 +12,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/contafy/billing"
+	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/examples/routers/internal/demo"
 	"github.com/google/go-cmp/cmp"
 )
@@ -21,18 +25,21 @@ type Case struct {
 	Name   string
 	Method string
 	Path   string
-	Token  string // access_token cookie; empty for none
+	Token  string            // access_token cookie; empty for none
+	Header map[string]string // request headers
 	Body   string
 	// Status is the expected status code.
 	Status int
-	// Header lists headers the reply must carry with exactly these values.
-	Header map[string]string
-	// JSON, if set, is the exact JSON body expected (keys "url" compared by
-	// prefix only, since the portal URL differs per session).
-	JSON map[string]string
+	// WantHeader lists headers the reply must carry with exactly these values.
+	WantHeader map[string]string
+	// JSON, if set, is the exact JSON body expected; a "url" is compared by
+	// prefix only, since the portal URL differs per session.
+	JSON map[string]any
+	// Check, if set, runs after the reply, for effects on the app.
+	Check func(t *testing.T, app *demo.App)
 }
 
-// contractHeaders are the headers of every reply of the portal handler.
+// contractHeaders are the headers of every reply of the handlers.
 var contractHeaders = map[string]string{
 	"Content-Type":    "application/json",
 	"Cache-Control":   "no-store",
@@ -42,47 +49,73 @@ var contractHeaders = map[string]string{
 // PortalCases are the requests every router must route to the portal
 // handler, with the contract's replies.
 func PortalCases() []Case {
+	created := map[string]any{"url": "https://billing.stripe.com/p/session/", "message": "Portal session created successfully"}
+	unauthorized := map[string]any{"error": "Unauthorized", "message": "Authentication required"}
 	return []Case{
-		{
-			Name: "created", Method: http.MethodPost, Path: demo.PortalPath, Token: "tok_pro",
-			Status: http.StatusOK, Header: contractHeaders,
-			JSON: map[string]string{"url": "https://billing.stripe.com/p/session/", "message": "Portal session created successfully"},
-		},
-		{
-			Name: "created with body", Method: http.MethodPost, Path: demo.PortalPath, Token: "tok_basic",
+		{Name: "portal created", Method: http.MethodPost, Path: demo.PortalPath, Token: billingtest.TokenPro,
+			Status: http.StatusOK, WantHeader: contractHeaders, JSON: created},
+		{Name: "portal created with a flow", Method: http.MethodPost, Path: demo.PortalPath, Token: billingtest.TokenBasic,
+			Header: map[string]string{"Content-Type": "application/json"},
 			Body:   `{"flow":{"type":"payment_method_update"}}`,
-			Status: http.StatusOK, Header: contractHeaders,
-			JSON: map[string]string{"url": "https://billing.stripe.com/p/session/", "message": "Portal session created successfully"},
-		},
-		{
-			Name: "no cookie", Method: http.MethodPost, Path: demo.PortalPath,
-			Status: http.StatusUnauthorized, Header: contractHeaders,
-			JSON: map[string]string{"error": "Unauthorized", "message": "Authentication required"},
-		},
-		{
-			Name: "bad token", Method: http.MethodPost, Path: demo.PortalPath, Token: "tok_forged",
-			Status: http.StatusUnauthorized, Header: contractHeaders,
-			JSON: map[string]string{"error": "Unauthorized", "message": "Authentication required"},
-		},
-		{
-			Name: "free plan", Method: http.MethodPost, Path: demo.PortalPath, Token: "tok_free",
-			Status: http.StatusForbidden, Header: contractHeaders,
-			JSON: map[string]string{"error": "Forbidden", "message": "Customer portal is only available for paid subscriptions"},
-		},
-		{
-			Name: "bad body", Method: http.MethodPost, Path: demo.PortalPath, Token: "tok_pro",
-			Body:   `{"return_url":`,
-			Status: http.StatusBadRequest, Header: contractHeaders,
-		},
-		{
-			Name: "unknown path", Method: http.MethodPost, Path: "/api/subscription/create-portal-sessionX", Token: "tok_pro",
-			Status: http.StatusNotFound,
-		},
+			Status: http.StatusOK, WantHeader: contractHeaders, JSON: created},
+		{Name: "portal no cookie", Method: http.MethodPost, Path: demo.PortalPath,
+			Status: http.StatusUnauthorized, WantHeader: contractHeaders, JSON: unauthorized},
+		{Name: "portal bad token", Method: http.MethodPost, Path: demo.PortalPath, Token: "tok_forged",
+			Status: http.StatusUnauthorized, WantHeader: contractHeaders, JSON: unauthorized},
+		{Name: "portal free plan", Method: http.MethodPost, Path: demo.PortalPath, Token: billingtest.TokenFree,
+			Status: http.StatusForbidden, WantHeader: contractHeaders,
+			JSON: map[string]any{"error": "Forbidden", "message": "Customer portal is only available for paid subscriptions"}},
+		{Name: "portal no customer", Method: http.MethodPost, Path: demo.PortalPath, Token: billingtest.TokenNoCustomer,
+			Status: http.StatusNotFound, WantHeader: contractHeaders,
+			JSON: map[string]any{"error": "Not Found", "message": "Stripe customer not found"}},
+		{Name: "portal bad body", Method: http.MethodPost, Path: demo.PortalPath, Token: billingtest.TokenPro,
+			Header: map[string]string{"Content-Type": "application/json"}, Body: `{"return_url":`,
+			Status: http.StatusBadRequest, WantHeader: contractHeaders},
+		{Name: "portal unknown path", Method: http.MethodPost, Path: demo.PortalPath + "X", Token: billingtest.TokenPro,
+			Status: http.StatusNotFound},
 	}
 }
 
-// Run sends each case to srv and checks the reply.
-func Run(t *testing.T, srv *httptest.Server, cases []Case) {
+// WebhookCases are the requests every router must route to the webhook
+// handler: a signed event that upgrades u_basic to PRO, and refused ones.
+func WebhookCases() []Case {
+	now := time.Now()
+	upgrade := string(billingtest.SubscriptionEvent("customer.subscription.updated", billingtest.SubscriptionSpec{
+		ID: billingtest.SubscriptionBasic, Customer: billingtest.CustomerBasic, PriceID: billingtest.PricePro,
+	}, now))
+	signed := func(payload string) map[string]string {
+		return map[string]string{
+			"Content-Type":     "application/json; charset=utf-8",
+			"Stripe-Signature": billingtest.Sign([]byte(payload), demo.WebhookSecret, now),
+		}
+	}
+	plan := func(want billing.Plan) func(*testing.T, *demo.App) {
+		return func(t *testing.T, app *demo.App) {
+			u, ok, err := app.Store.User(context.Background(), billingtest.UserBasic)
+			if err != nil || !ok || u.Plan != want {
+				t.Errorf("u_basic after the event: %+v, %v, %v; want plan %s", u, ok, err, want)
+			}
+		}
+	}
+	return []Case{
+		{Name: "webhook unsigned", Method: http.MethodPost, Path: demo.WebhookPath, Body: upgrade,
+			Header: map[string]string{"Content-Type": "application/json"},
+			Status: http.StatusBadRequest, WantHeader: contractHeaders, Check: plan(billing.Basic)},
+		{Name: "webhook signed with another secret", Method: http.MethodPost, Path: demo.WebhookPath, Body: upgrade,
+			Header: map[string]string{"Stripe-Signature": billingtest.Sign([]byte(upgrade), "whsec_other", now)},
+			Status: http.StatusBadRequest, WantHeader: contractHeaders, Check: plan(billing.Basic)},
+		{Name: "webhook signed", Method: http.MethodPost, Path: demo.WebhookPath, Body: upgrade, Header: signed(upgrade),
+			Status: http.StatusOK, WantHeader: contractHeaders,
+			JSON:  map[string]any{"received": true, "outcome": "applied"},
+			Check: plan(billing.Pro)},
+		{Name: "webhook duplicate", Method: http.MethodPost, Path: demo.WebhookPath, Body: upgrade, Header: signed(upgrade),
+			Status: http.StatusOK, JSON: map[string]any{"received": true, "outcome": "duplicate"}},
+	}
+}
+
+// Run sends each case, in order, to srv (which serves app) and checks the
+// reply.
+func Run(t *testing.T, srv *httptest.Server, app *demo.App, cases []Case) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
@@ -94,11 +127,11 @@ func Run(t *testing.T, srv *httptest.Server, cases []Case) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Body != "" {
-				req.Header.Set("Content-Type", "application/json")
+			for k, v := range c.Header {
+				req.Header.Set(k, v)
 			}
 			if c.Token != "" {
-				req.AddCookie(&http.Cookie{Name: "access_token", Value: c.Token})
+				req.AddCookie(billingtest.Cookie(c.Token))
 			}
 			res, err := srv.Client().Do(req)
 			if err != nil {
@@ -112,29 +145,36 @@ func Run(t *testing.T, srv *httptest.Server, cases []Case) {
 			if res.StatusCode != c.Status {
 				t.Fatalf("%s %s: status %d, want %d; body %q", c.Method, c.Path, res.StatusCode, c.Status, raw)
 			}
-			for k, want := range c.Header {
+			for k, want := range c.WantHeader {
 				if got := res.Header.Get(k); got != want {
 					t.Errorf("header %s = %q, want %q", k, got, want)
 				}
 			}
-			if c.JSON == nil {
-				return
-			}
-			var got map[string]string
-			if err := json.Unmarshal(raw, &got); err != nil {
-				t.Fatalf("body %q is not a JSON object of strings: %v", raw, err)
-			}
-			want := c.JSON
-			if u, ok := want["url"]; ok {
-				if !strings.HasPrefix(got["url"], u) {
-					t.Errorf("url %q, want prefix %q", got["url"], u)
+			if c.JSON != nil {
+				var got map[string]any
+				if err := json.Unmarshal(raw, &got); err != nil {
+					t.Fatalf("body %q is not a JSON object: %v", raw, err)
 				}
-				want = maps.Clone(want)
-				want["url"] = got["url"]
+				want := c.JSON
+				if u, ok := want["url"].(string); ok {
+					if g, _ := got["url"].(string); !strings.HasPrefix(g, u) {
+						t.Errorf("url %q, want prefix %q", g, u)
+					}
+					want = maps.Clone(want)
+					want["url"] = got["url"]
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("body (-want +got):\n%s", diff)
+				}
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("body (-want +got):\n%s", diff)
+			if c.Check != nil {
+				c.Check(t, app)
 			}
 		})
 	}
+}
+
+// All returns the portal and webhook cases followed by extra.
+func All(extra ...Case) []Case {
+	return append(append(PortalCases(), WebhookCases()...), extra...)
 }
