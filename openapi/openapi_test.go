@@ -13,16 +13,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/openapi"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"github.com/stripe/stripe-go/v76"
 )
 
 const (
@@ -53,53 +52,6 @@ func loadDoc(t *testing.T) (*openapi3.T, routers.Router) {
 	return doc, router
 }
 
-// stripeStub is the Stripe side of the portal: it answers err, or a session.
-type stripeStub struct {
-	mu  sync.Mutex
-	n   int
-	err error
-}
-
-func (s *stripeStub) New(p *stripe.BillingPortalSessionParams) (*stripe.BillingPortalSession, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.n++
-	if s.err != nil {
-		return nil, s.err
-	}
-	return &stripe.BillingPortalSession{
-		ID:          fmt.Sprintf("bps_%d", s.n),
-		URL:         fmt.Sprintf("https://billing.stripe.com/p/session/test_%d", s.n),
-		APIResource: stripe.APIResource{LastResponse: &stripe.APIResponse{RequestID: fmt.Sprintf("req_%d", s.n)}},
-	}, nil
-}
-
-func (s *stripeStub) calls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
-}
-
-var users = []billing.User{
-	{ID: "u_free", Plan: billing.Free},
-	{ID: "u_basic", Plan: billing.Basic, StripeCustomerID: "cus_basic"},
-	{ID: "u_pro", Plan: billing.Pro, StripeCustomerID: "cus_pro", SubscriptionID: "sub_pro"},
-	{ID: "u_nocust", Plan: billing.Pro},
-}
-
-var auth = billing.NewCookieAuthenticator(billing.TokenVerifierFunc(func(_ context.Context, tok string) (string, error) {
-	switch tok {
-	case "tok_expired":
-		return "", billing.ErrTokenExpired
-	case "tok_ghost":
-		return "u_ghost", nil // valid token, user unknown to the store
-	}
-	if id, ok := strings.CutPrefix(tok, "tok_"); ok && slices.ContainsFunc(users, func(u billing.User) bool { return u.ID == "u_"+id }) {
-		return "u_" + id, nil
-	}
-	return "", billing.ErrTokenInvalid
-}))
-
 // portalCase is one request to the portal handler.
 type portalCase struct {
 	name   string
@@ -108,8 +60,8 @@ type portalCase struct {
 	body   string
 	ctype  string            // Content-Type of the body; default application/json
 	header map[string]string // extra request headers
-	store  billing.UserStore // default: the users above
-	stripe error             // what Stripe answers; nil is a session
+	store  billing.UserStore // default: the kit's standard users
+	fault  *billingtest.Fault // what Stripe answers; nil is a session
 	// status is the reply's status.
 	status int
 	// docAccepts says whether the document accepts the request itself: false
@@ -123,54 +75,53 @@ type portalCase struct {
 }
 
 func portalCases() []portalCase {
-	stripeErr := func(status int, code stripe.ErrorCode) error {
-		return &stripe.Error{HTTPStatusCode: status, Code: code, Type: stripe.ErrorTypeInvalidRequest, Msg: "No such customer: 'cus_pro'", RequestID: "req_fail"}
-	}
 	failing := billing.UserStoreFunc(func(context.Context, string) (billing.User, bool, error) {
 		return billing.User{}, false, errors.New("db down")
 	})
+	fault := func(f billingtest.Fault) *billingtest.Fault { return &f }
 	big := `{"return_url":"https://app.example.com/billing/` + strings.Repeat("a", 9000) + `"}`
+	pro, basic := billingtest.TokenPro, billingtest.TokenBasic
 	return []portalCase{
-		{name: "created", token: "tok_pro", status: 200, docAccepts: true},
-		{name: "created basic", token: "tok_basic", status: 200, docAccepts: true},
-		{name: "created empty object", token: "tok_pro", body: `{}`, status: 200, docAccepts: true},
-		{name: "created return_url and locale", token: "tok_pro", body: `{"return_url":"https://app.example.com/billing/x","locale":"fr-CA"}`, status: 200, docAccepts: true},
-		{name: "created payment method flow", token: "tok_basic", body: `{"flow":{"type":"payment_method_update","after_completion":{"type":"hosted_confirmation","message":"Thanks!"}}}`, status: 200, docAccepts: true},
-		{name: "created update flow", token: "tok_pro", body: `{"flow":{"type":"subscription_update","subscription":"sub_pro"}}`, status: 200, docAccepts: true},
-		{name: "created update confirm flow with quantity", token: "tok_pro", body: `{"flow":{"type":"subscription_update_confirm","items":[{"id":"si_1","quantity":3}],"discounts":[{"promotion_code":"promo_1"}],"after_completion":{"type":"portal_homepage"}}}`, status: 200, docAccepts: true},
+		{name: "created", token: pro, status: 200, docAccepts: true},
+		{name: "created basic", token: basic, status: 200, docAccepts: true},
+		{name: "created empty object", token: pro, body: `{}`, status: 200, docAccepts: true},
+		{name: "created return_url and locale", token: pro, body: `{"return_url":"https://app.example.com/billing/x","locale":"fr-CA"}`, status: 200, docAccepts: true},
+		{name: "created payment method flow", token: basic, body: `{"flow":{"type":"payment_method_update","after_completion":{"type":"hosted_confirmation","message":"Thanks!"}}}`, status: 200, docAccepts: true},
+		{name: "created update flow", token: pro, body: `{"flow":{"type":"subscription_update","subscription":"sub_pro"}}`, status: 200, docAccepts: true},
+		{name: "created update confirm flow with quantity", token: pro, body: `{"flow":{"type":"subscription_update_confirm","items":[{"id":"si_1","quantity":3}],"discounts":[{"promotion_code":"promo_1"}],"after_completion":{"type":"portal_homepage"}}}`, status: 200, docAccepts: true},
 
 		{name: "no cookie", status: 401, docAccepts: false},
 		{name: "bad token", token: "tok_forged", status: 401, docAccepts: true},
-		{name: "expired token", token: "tok_expired", status: 401, docAccepts: true},
-		{name: "unknown user", token: "tok_ghost", status: 401, docAccepts: true},
+		{name: "expired token", token: billingtest.TokenExpired, status: 401, docAccepts: true},
+		{name: "unknown user", token: billingtest.TokenUnknownUser, status: 401, docAccepts: true},
 
-		{name: "free plan", token: "tok_free", status: 403, docAccepts: true},
-		{name: "cross origin", token: "tok_pro", header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, status: 403, docAccepts: true},
+		{name: "free plan", token: billingtest.TokenFree, status: 403, docAccepts: true},
+		{name: "cross origin", token: pro, header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, status: 403, docAccepts: true},
 
-		{name: "no stripe customer", token: "tok_nocust", status: 404, docAccepts: true},
-		{name: "stripe resource_missing", token: "tok_pro", stripe: stripeErr(404, stripe.ErrorCodeResourceMissing), status: 404, docAccepts: true},
+		{name: "no stripe customer", token: billingtest.TokenNoCustomer, status: 404, docAccepts: true},
+		{name: "stripe resource_missing", token: pro, fault: fault(billingtest.ResourceMissing("customer")), status: 404, docAccepts: true},
 
-		{name: "GET", method: http.MethodGet, token: "tok_pro", status: 405, docAccepts: false},
-		{name: "PUT", method: http.MethodPut, token: "tok_pro", body: `{}`, status: 405, docAccepts: false},
+		{name: "GET", method: http.MethodGet, token: pro, status: 405, docAccepts: false},
+		{name: "PUT", method: http.MethodPut, token: pro, body: `{}`, status: 405, docAccepts: false},
 
-		{name: "malformed JSON", token: "tok_pro", body: `{"return_url":`, status: 400, docAccepts: false},
-		{name: "unknown field", token: "tok_pro", body: `{"customer":"cus_other"}`, status: 400, docAccepts: false},
-		{name: "two JSON values", token: "tok_pro", body: `{} {}`, status: 400, requestUnchecked: true},
-		{name: "not JSON content type", token: "tok_pro", body: `return_url=x`, ctype: "application/x-www-form-urlencoded", status: 400, docAccepts: false},
-		{name: "return_url off the allowlist", token: "tok_pro", body: `{"return_url":"https://evil.example/"}`, status: 400, docAccepts: true},
-		{name: "unsupported locale", token: "tok_pro", body: `{"locale":"xx"}`, status: 400, docAccepts: false},
-		{name: "unknown flow type", token: "tok_pro", body: `{"flow":{"type":"delete_everything"}}`, status: 400, docAccepts: false},
-		{name: "flow field of another type", token: "tok_pro", body: `{"flow":{"type":"subscription_cancel","items":[{"id":"si_1","price":"price_1"}]}}`, status: 400, docAccepts: false},
-		{name: "update confirm with two items", token: "tok_pro", body: `{"flow":{"type":"subscription_update_confirm","items":[{"id":"si_1","price":"p1"},{"id":"si_2","price":"p2"}]}}`, status: 400, docAccepts: false},
-		{name: "discount with coupon and promotion code", token: "tok_pro", body: `{"flow":{"type":"subscription_update_confirm","items":[{"id":"si_1","price":"p1"}],"discounts":[{"coupon":"c","promotion_code":"promo_1"}]}}`, status: 400, docAccepts: false},
-		{name: "redirect without return_url", token: "tok_pro", body: `{"flow":{"type":"subscription_cancel","after_completion":{"type":"redirect"}}}`, status: 400, docAccepts: false},
-		{name: "flow on someone else's subscription", token: "tok_pro", body: `{"flow":{"type":"subscription_cancel","subscription":"sub_other"}}`, status: 400, docAccepts: true},
+		{name: "malformed JSON", token: pro, body: `{"return_url":`, status: 400, docAccepts: false},
+		{name: "unknown field", token: pro, body: `{"customer":"cus_other"}`, status: 400, docAccepts: false},
+		{name: "two JSON values", token: pro, body: `{} {}`, status: 400, requestUnchecked: true},
+		{name: "not JSON content type", token: pro, body: `return_url=x`, ctype: "application/x-www-form-urlencoded", status: 400, docAccepts: false},
+		{name: "return_url off the allowlist", token: pro, body: `{"return_url":"https://evil.example/"}`, status: 400, docAccepts: true},
+		{name: "unsupported locale", token: pro, body: `{"locale":"xx"}`, status: 400, docAccepts: false},
+		{name: "unknown flow type", token: pro, body: `{"flow":{"type":"delete_everything"}}`, status: 400, docAccepts: false},
+		{name: "flow field of another type", token: pro, body: `{"flow":{"type":"subscription_cancel","items":[{"id":"si_1","price":"price_1"}]}}`, status: 400, docAccepts: false},
+		{name: "update confirm with two items", token: pro, body: `{"flow":{"type":"subscription_update_confirm","items":[{"id":"si_1","price":"p1"},{"id":"si_2","price":"p2"}]}}`, status: 400, docAccepts: false},
+		{name: "discount with coupon and promotion code", token: pro, body: `{"flow":{"type":"subscription_update_confirm","items":[{"id":"si_1","price":"p1"}],"discounts":[{"coupon":"c","promotion_code":"promo_1"}]}}`, status: 400, docAccepts: false},
+		{name: "redirect without return_url", token: pro, body: `{"flow":{"type":"subscription_cancel","after_completion":{"type":"redirect"}}}`, status: 400, docAccepts: false},
+		{name: "flow on someone else's subscription", token: pro, body: `{"flow":{"type":"subscription_cancel","subscription":"sub_basic"}}`, status: 400, docAccepts: true},
 
-		{name: "body too large", token: "tok_pro", body: big, status: 413, docAccepts: false},
+		{name: "body too large", token: pro, body: big, status: 413, docAccepts: false},
 
-		{name: "store failure", token: "tok_pro", store: failing, status: 500, docAccepts: true},
-		{name: "stripe failure", token: "tok_pro", stripe: stripeErr(500, stripe.ErrorCode("api_error")), status: 500, docAccepts: true},
-		{name: "stripe unreachable", token: "tok_pro", stripe: context.DeadlineExceeded, status: 500, docAccepts: true},
+		{name: "store failure", token: pro, store: failing, status: 500, docAccepts: true},
+		{name: "stripe failure", token: pro, fault: fault(billingtest.ServerError(500)), status: 500, docAccepts: true},
+		{name: "stripe unreachable", token: pro, fault: fault(billingtest.Drop()), status: 500, docAccepts: true},
 	}
 }
 
@@ -201,14 +152,22 @@ func (c portalCase) newRequest() *http.Request {
 	return r
 }
 
-// cookieAuth is the document's accessToken scheme as a client sees it: the
-// cookie is there (whether it is valid only the server knows).
-func cookieAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if in.SecuritySchemeName != "accessToken" {
+// securityCheck is the document's security schemes as a client sees them:
+// the cookie or the signature header is there (whether it is valid only the
+// server knows).
+func securityCheck(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+	r := in.RequestValidationInput.Request
+	switch in.SecuritySchemeName {
+	case "accessToken":
+		if c, err := r.Cookie("access_token"); err != nil || c.Value == "" {
+			return errors.New("no access_token cookie")
+		}
+	case "stripeSignature":
+		if r.Header.Get("Stripe-Signature") == "" {
+			return errors.New("no Stripe-Signature header")
+		}
+	default:
 		return fmt.Errorf("unknown security scheme %q", in.SecuritySchemeName)
-	}
-	if c, err := in.RequestValidationInput.Request.Cookie("access_token"); err != nil || c.Value == "" {
-		return errors.New("no access_token cookie")
 	}
 	return nil
 }
@@ -222,20 +181,12 @@ func TestPortalReplies(t *testing.T) {
 	seen := map[int]bool{}
 	for _, c := range portalCases() {
 		t.Run(c.name, func(t *testing.T) {
-			st := &stripeStub{err: c.stripe}
-			store := c.store
-			if store == nil {
-				store = billing.NewMemoryStore(users...)
+			fake := billingtest.StartStripe(t)
+			fake.Seed()
+			if c.fault != nil {
+				fake.Fail(billingtest.PathPortalSessions, *c.fault)
 			}
-			svc, err := billing.NewPortalService(billing.Config{
-				Stripe:            st,
-				Users:             store,
-				ReturnURL:         "https://app.example.com/account",
-				AllowedReturnURLs: []string{"https://app.example.com/billing/"},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := billingtest.NewPortalService(t, fake, c.store)
 			req := c.newRequest()
 			// The handler consumes the body; keep a copy for the request check.
 			var reqBody []byte
@@ -244,13 +195,13 @@ func TestPortalReplies(t *testing.T) {
 				req.Body = io.NopCloser(bytes.NewReader(reqBody))
 			}
 			w := httptest.NewRecorder()
-			svc.Handler(auth).ServeHTTP(w, req)
+			svc.Handler(billingtest.NewStaticAuth()).ServeHTTP(w, req)
 			res := w.Result()
 			if res.StatusCode != c.status {
 				t.Fatalf("status %d, want %d; body %s", res.StatusCode, c.status, w.Body)
 			}
-			if res.StatusCode >= 400 && res.StatusCode < 500 && c.stripe == nil && st.calls() > 0 {
-				t.Errorf("a rejected request made %d Stripe calls", st.calls())
+			if n := fake.CallCount(billingtest.PathPortalSessions); res.StatusCode >= 400 && res.StatusCode < 500 && c.fault == nil && n > 0 {
+				t.Errorf("a rejected request made %d Stripe calls", n)
 			}
 			seen[res.StatusCode] = true
 
@@ -268,14 +219,21 @@ func TestPortalReplies(t *testing.T) {
 			}
 		})
 	}
-	documented := documentedStatuses(t, doc, portalPath)
+	checkCoverage(t, doc, portalPath, seen)
+}
+
+// checkCoverage fails unless the rows produced exactly the statuses the
+// document lists for POST path.
+func checkCoverage(t *testing.T, doc *openapi3.T, path string, seen map[int]bool) {
+	t.Helper()
+	documented := documentedStatuses(t, doc, path)
 	var produced []int
 	for s := range seen {
 		produced = append(produced, s)
 	}
 	sort.Ints(produced)
 	if !slices.Equal(documented, produced) {
-		t.Errorf("statuses documented %v, produced by the contract rows %v", documented, produced)
+		t.Errorf("%s: statuses documented %v, produced by the rows %v", path, documented, produced)
 	}
 }
 
@@ -306,7 +264,7 @@ func validate(doc *openapi3.T, router routers.Router, req *http.Request, res *ht
 		PathParams: params,
 		Route:      route,
 		Options: &openapi3filter.Options{
-			AuthenticationFunc:                cookieAuth,
+			AuthenticationFunc:                securityCheck,
 			RejectWhenRequestBodyNotSpecified: true,
 			MultiError:                        true,
 		},
@@ -446,15 +404,11 @@ func TestExamples(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := portalCase{token: "tok_pro", body: string(body), status: 200, docAccepts: true}
-			svc, err := billing.NewPortalService(billing.Config{
-				Stripe: &stripeStub{}, Users: billing.NewMemoryStore(users...),
-				ReturnURL: "https://app.example.com/account", AllowedReturnURLs: []string{"https://app.example.com/billing/"},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			fake := billingtest.StartStripe(t)
+			fake.Seed()
+			svc := billingtest.NewPortalService(t, fake, nil)
 			w := httptest.NewRecorder()
-			svc.Handler(auth).ServeHTTP(w, c.newRequest())
+			svc.Handler(billingtest.NewStaticAuth()).ServeHTTP(w, c.newRequest())
 			if w.Code != http.StatusOK {
 				t.Fatalf("example %s: status %d, body %s", body, w.Code, w.Body)
 			}
