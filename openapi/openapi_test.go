@@ -58,9 +58,9 @@ type portalCase struct {
 	method string
 	token  string
 	body   string
-	ctype  string            // Content-Type of the body; default application/json
-	header map[string]string // extra request headers
-	store  billing.UserStore // default: the kit's standard users
+	ctype  string             // Content-Type of the body; default application/json
+	header map[string]string  // extra request headers
+	store  billing.UserStore  // default: the kit's standard users
 	fault  *billingtest.Fault // what Stripe answers; nil is a session
 	// status is the reply's status.
 	status int
