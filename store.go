@@ -64,9 +64,15 @@ type SubscriptionChange struct {
 	Created time.Time
 	// Seq orders changes with the same Created second: a change replaces the
 	// stored state only when (Created in seconds, Seq) is strictly greater
-	// than the stored pair. The webhook handler sets it from the status (so a
-	// cancelation beats an update of the same second) and, for a state read
-	// again from Stripe to break a tie, from the time of that read.
+	// than the stored pair. The webhook handler sets it from the status
+	// (incomplete 1 < active, trialing, past_due, unpaid, paused 2 <
+	// canceled, incomplete_expired 3, so a cancelation beats an update of
+	// the same second) and, for a state read again from Stripe to break a
+	// tie, from the time of that read in nanoseconds (with the event's
+	// Created). A state read by [ReturnSync] at T has Created = T and Seq =
+	// T in nanoseconds: events of earlier seconds are Stale, of later
+	// seconds Applied, and of T's own second a Tie, which the webhook
+	// handler resolves by reading Stripe again.
 	Seq int64
 }
 
