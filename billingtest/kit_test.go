@@ -875,3 +875,30 @@ func TestNoGoroutineLeak(t *testing.T) {
 	buf := make([]byte, 1<<16)
 	t.Errorf("%d goroutines before, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 }
+
+// BenchmarkStripe measures a stripe-go call against the fake (client and
+// server in this process), the floor under any portal benchmark that uses
+// it.
+func BenchmarkStripe(b *testing.B) {
+	s := billingtest.StartStripe(b)
+	s.Seed()
+	b.Run("session", func(b *testing.B) {
+		c := s.SessionClient()
+		b.ReportAllocs()
+		for b.Loop() {
+			p := &stripe.BillingPortalSessionParams{Customer: stripe.String(billingtest.CustomerPro), ReturnURL: stripe.String(billingtest.ReturnURL)}
+			if _, err := c.New(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("subscription", func(b *testing.B) {
+		c := s.SubscriptionClient()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Get(billingtest.SubscriptionPro, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -471,12 +471,15 @@ func (s *Stripe) Connections() int {
 	return s.conns
 }
 
-// Reset forgets the recorded calls and every pending fault. Customers,
-// subscriptions, sessions and the connection count stay.
+// Reset forgets the recorded calls, the created portal sessions and every
+// pending fault. Customers, subscriptions and the connection count stay.
+// The fake keeps every call and session until Reset: a long benchmark
+// should call it now and then (outside the timer).
 func (s *Stripe) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = nil
+	s.sessions = nil
 	s.rules = nil
 }
 
