@@ -22,10 +22,11 @@ import (
 const StripeMockVersion = "v0.203.0"
 
 var stripeMock struct {
-	once sync.Once
-	url  string
-	err  error
-	cmd  *exec.Cmd
+	once   sync.Once
+	url    string
+	err    error
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 // StripeMock returns the base URL of a running stripe-mock: STRIPE_MOCK_URL
@@ -38,7 +39,7 @@ func StripeMock(t testing.TB) string {
 	stripeMock.once.Do(func() {
 		if u := os.Getenv("STRIPE_MOCK_URL"); u != "" {
 			stripeMock.url = strings.TrimRight(u, "/")
-			stripeMock.err = waitHTTP(stripeMock.url, 10*time.Second)
+			stripeMock.err = waitHTTP(stripeMock.url, 10*time.Second, nil)
 			return
 		}
 		stripeMock.url, stripeMock.cmd, stripeMock.err = startStripeMock()
@@ -53,7 +54,7 @@ func StripeMock(t testing.TB) string {
 func StopStripeMock() {
 	if c := stripeMock.cmd; c != nil && c.Process != nil {
 		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // go run and its child
-		_ = c.Wait()
+		<-stripeMock.exited
 	}
 }
 
@@ -68,21 +69,25 @@ func startStripeMock() (string, *exec.Cmd, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command("go", "run", "github.com/stripe/stripe-mock@"+StripeMockVersion, "-http-addr", addr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Stdout, cmd.Stderr = nil, nil
+	out := &tailBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	url := "http://" + addr
-	if err := waitHTTP(url, 5*time.Minute); err != nil {
+	if err := waitHTTP(url, 5*time.Minute, exited); err != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		return "", nil, err
+		<-exited
+		return "", nil, fmt.Errorf("%w; its output: %q", err, out.String())
 	}
+	stripeMock.exited = exited
 	return url, cmd, nil
 }
 
-// waitHTTP waits until url answers any HTTP reply.
-func waitHTTP(url string, limit time.Duration) error {
+// waitHTTP waits until url answers any HTTP reply, or exited is closed.
+func waitHTTP(url string, limit time.Duration, exited <-chan struct{}) error {
 	c := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(limit)
 	for {
@@ -94,7 +99,11 @@ func waitHTTP(url string, limit time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no answer from %s after %v: %v", url, limit, err)
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-exited:
+			return fmt.Errorf("it exited before answering")
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
@@ -106,4 +115,26 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last 4 KiB written to it, for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > 4096 {
+		b.buf = b.buf[len(b.buf)-4096:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }

@@ -1,0 +1,250 @@
+// Command demo serves the portal endpoint of package billing on one machine,
+// offline: with no Stripe settings it runs the test kit's fake Stripe
+// in-process, with -stripe-url it talks to a stripe-mock (or any Stripe API).
+//
+//	go run ./examples/demo
+//	go run ./examples/demo -stripe-url http://127.0.0.1:12111
+//	go run ./examples/demo -users users.json -allowed-return https://app.example.com
+//
+// Flags (environment fallbacks in brackets):
+//
+//	-addr HOST:PORT        listen address (127.0.0.1:8080)
+//	-stripe-url URL        Stripe API base [STRIPE_API_URL]; key from STRIPE_SECRET_KEY
+//	-users FILE            JSON array of {"id","plan","stripe_customer_id","token","expires_at"}
+//	-return-url URL        default return URL (http://HOST:PORT/account)
+//	-allowed-return LIST   comma-separated origins or URL prefixes allowed as return_url
+//
+// It prints "listening on http://HOST:PORT" once it accepts connections.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/contafy/billing"
+	"github.com/contafy/billing/billingtest"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/billingportal/session"
+	"github.com/stripe/stripe-go/v76/subscription"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// demoUser is one entry of the -users file.
+type demoUser struct {
+	ID               string    `json:"id"`
+	Plan             string    `json:"plan"`
+	StripeCustomerID string    `json:"stripe_customer_id"`
+	Token            string    `json:"token"`
+	ExpiresAt        time.Time `json:"expires_at"`
+}
+
+// defaultUsers are seeded when no -users file is given.
+var defaultUsers = []demoUser{
+	{ID: "user_free", Plan: "FREE", Token: "tok_free"},
+	{ID: "user_basic", Plan: "BASIC", StripeCustomerID: "cus_demo_basic", Token: "tok_basic"},
+	{ID: "user_pro", Plan: "PRO", StripeCustomerID: "cus_demo_pro", Token: "tok_pro"},
+	{ID: "user_pro_nocustomer", Plan: "PRO", Token: "tok_pro_nocustomer"},
+}
+
+// run is the demo; it returns when ctx is done or the server fails.
+func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(out)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT")
+	stripeURL := fs.String("stripe-url", getenv("STRIPE_API_URL"), "Stripe API base URL, e.g. a stripe-mock (default $STRIPE_API_URL)")
+	usersFile := fs.String("users", "", "JSON array of {\"id\",\"plan\",\"stripe_customer_id\",\"token\",\"expires_at\"} to seed")
+	returnURL := fs.String("return-url", "", "default return URL (default http://ADDR/account)")
+	allowed := fs.String("allowed-return", "", "comma-separated origins or URL prefixes allowed as return_url")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	users := defaultUsers
+	if *usersFile != "" {
+		var err error
+		if users, err = readUsers(*usersFile); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	if *returnURL == "" {
+		*returnURL = base + "/account"
+	}
+
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	store := billing.NewMemoryStore()
+	auth := newTokenAuth()
+	for _, u := range users {
+		plan, err := billing.ParsePlan(u.Plan)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", u.ID, err)
+		}
+		store.Put(billing.User{ID: u.ID, Plan: plan, StripeCustomerID: u.StripeCustomerID})
+		auth.add(u.Token, u.ID, u.ExpiresAt)
+	}
+
+	// Stripe: the real API (or a stripe-mock) when configured, else the
+	// test kit's fake, in-process.
+	key := getenv("STRIPE_SECRET_KEY")
+	var backend stripe.Backend
+	switch {
+	case *stripeURL == "" && key == "":
+		fake := billingtest.NewStripe()
+		defer fake.Close()
+		for _, u := range users {
+			if u.StripeCustomerID != "" {
+				fake.AddCustomer(u.StripeCustomerID)
+			}
+		}
+		backend, key = fake.Backend(), billingtest.TestKey
+		fmt.Fprintf(out, "no STRIPE_SECRET_KEY or -stripe-url: using the test kit's fake Stripe in-process at %s\n", fake.URL())
+	default:
+		cfg := &stripe.BackendConfig{}
+		if *stripeURL != "" {
+			cfg.URL = stripe.String(strings.TrimRight(*stripeURL, "/"))
+		}
+		if key == "" {
+			key = "sk_test_demo" // stripe-mock accepts any test key
+		}
+		backend = billing.NewBackend(cfg)
+		where := "Stripe's API"
+		if *stripeURL != "" {
+			where = *stripeURL
+		}
+		fmt.Fprintf(out, "using Stripe at %s\n", where)
+	}
+
+	var allow []string
+	for _, a := range strings.Split(*allowed, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			allow = append(allow, a)
+		}
+	}
+	svc, err := billing.NewPortalService(billing.Config{
+		Stripe:            &session.Client{B: backend, Key: key},
+		Subscriptions:     &subscription.Client{B: backend, Key: key},
+		Users:             store,
+		ReturnURL:         *returnURL,
+		AllowedReturnURLs: allow,
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/api/subscription/create-portal-session", svc.Handler(auth))
+	mux.HandleFunc("GET /account", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Back from the Stripe customer portal.")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	if *usersFile == "" {
+		fmt.Fprintln(out, "seeded users (try these):")
+		for _, u := range users {
+			fmt.Fprintf(out, "  %-20s %-5s  curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'\n", u.ID, u.Plan, base, u.Token)
+		}
+	}
+	fmt.Fprintf(out, "listening on %s\n", base)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+func readUsers(path string) ([]demoUser, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read -users: %w", err)
+	}
+	var users []demoUser
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&users); err != nil {
+		return nil, fmt.Errorf("-users %s: want a JSON array of {\"id\",\"plan\",\"stripe_customer_id\",\"token\",\"expires_at\"}: %w", path, err)
+	}
+	for i, u := range users {
+		if u.ID == "" || u.Token == "" {
+			return nil, fmt.Errorf("-users %s: entry %d needs an id and a token", path, i)
+		}
+	}
+	return users, nil
+}
+
+// tokenAuth is the demo's stand-in for an app's session verification: a
+// table of opaque tokens with optional expiry, read from the access_token
+// cookie by billing.CookieAuthenticator.
+type tokenAuth struct {
+	mu     sync.RWMutex
+	tokens map[string]tokenEntry
+	*billing.CookieAuthenticator
+}
+
+type tokenEntry struct {
+	userID  string
+	expires time.Time
+}
+
+func newTokenAuth() *tokenAuth {
+	a := &tokenAuth{tokens: map[string]tokenEntry{}}
+	a.CookieAuthenticator = billing.NewCookieAuthenticator(billing.TokenVerifierFunc(a.verify))
+	return a
+}
+
+func (a *tokenAuth) add(token, userID string, expires time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens[token] = tokenEntry{userID, expires}
+}
+
+func (a *tokenAuth) verify(_ context.Context, token string) (string, error) {
+	a.mu.RLock()
+	e, ok := a.tokens[token]
+	a.mu.RUnlock()
+	switch {
+	case !ok:
+		return "", billing.ErrTokenInvalid
+	case !e.expires.IsZero() && time.Now().After(e.expires):
+		return "", billing.ErrTokenExpired
+	}
+	return e.userID, nil
+}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/contafy/billing/internal/testenv"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMain(m *testing.M) {
+	testenv.Main(m)
+}
+
+// syncBuffer is an io.Writer safe for the server's goroutines that also
+// signals each line.
+type syncBuffer struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	for _, l := range strings.SplitAfter(string(p), "\n") {
+		if strings.HasSuffix(l, "\n") {
+			select {
+			case b.lines <- strings.TrimSpace(l):
+			default:
+			}
+		}
+	}
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var listening = regexp.MustCompile(`^listening on (http://127\.0\.0\.1:\d+)$`)
+
+// startDemo runs the demo with args and returns its base URL and output.
+func startDemo(t *testing.T, env map[string]string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{lines: make(chan string, 1000)}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo exited with %v", err)
+		}
+	})
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l := <-out.lines:
+			if m := listening.FindStringSubmatch(l); m != nil {
+				return m[1], out
+			}
+		case err := <-done:
+			t.Fatalf("demo exited early: %v\n%s", err, out)
+		case <-timeout:
+			t.Fatalf("no listening line:\n%s", out)
+		}
+	}
+}
+
+type row struct {
+	token  string
+	status int
+	body   map[string]string // url checked by prefix
+}
+
+func call(t *testing.T, base, token, body string) (int, map[string]string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/subscription/create-portal-session", strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Cookie", "access_token="+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]string
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("reply %q is not the contract's JSON: %v", raw, err)
+	}
+	return resp.StatusCode, m, resp.Header
+}
+
+var (
+	created      = map[string]string{"message": "Portal session created successfully"}
+	unauthorized = map[string]string{"error": "Unauthorized", "message": "Authentication required"}
+	forbidden    = map[string]string{"error": "Forbidden", "message": "Customer portal is only available for paid subscriptions"}
+	notFound     = map[string]string{"error": "Not Found", "message": "Stripe customer not found"}
+	internal     = map[string]string{"error": "Internal Server Error", "message": "Failed to create portal session"}
+)
+
+func checkRows(t *testing.T, base string, rows []row) {
+	t.Helper()
+	for _, r := range rows {
+		status, body, hdr := call(t, base, r.token, "")
+		if status != r.status {
+			t.Errorf("token %q: status %d, want %d (%v)", r.token, status, r.status, body)
+		}
+		if u, ok := body["url"]; ok && status == 200 {
+			if !strings.HasPrefix(u, "http") {
+				t.Errorf("token %q: url %q", r.token, u)
+			}
+			delete(body, "url")
+		}
+		if diff := cmp.Diff(r.body, body); diff != "" {
+			t.Errorf("token %q: body (-want +got):\n%s", r.token, diff)
+		}
+		if hdr.Get("Cache-Control") != "no-store" || hdr.Get("Content-Type") != "application/json" {
+			t.Errorf("token %q: headers %v", r.token, hdr)
+		}
+	}
+}
+
+var defaultRows = []row{
+	{"", 401, unauthorized},
+	{"tok_nope", 401, unauthorized},
+	{"tok_free", 403, forbidden},
+	{"tok_basic", 200, created},
+	{"tok_pro", 200, created},
+	{"tok_pro_nocustomer", 404, notFound},
+}
+
+func TestDemoWithFakeStripe(t *testing.T) {
+	base, out := startDemo(t, nil)
+	if !strings.Contains(out.String(), "fake Stripe in-process") {
+		t.Errorf("demo does not say it runs the fake:\n%s", out)
+	}
+	for _, u := range defaultUsers {
+		want := fmt.Sprintf("curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'", base, u.Token)
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing curl line for %s", u.ID)
+		}
+	}
+	checkRows(t, base, defaultRows)
+	_, logs, _ := strings.Cut(out.String(), "listening on "+base+"\n")
+	if !strings.Contains(logs, "billing: portal request") {
+		t.Errorf("no request log lines:\n%s", logs)
+	}
+	for _, secret := range []string{"tok_", "access_token", "/p/session/", "sk_test"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("%q reached the log:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestDemoWithStripeMock(t *testing.T) {
+	mock := testenv.StripeMock(t)
+	base, out := startDemo(t, map[string]string{"STRIPE_API_URL": mock})
+	if !strings.Contains(out.String(), "using Stripe at "+mock) {
+		t.Errorf("demo does not say where Stripe is:\n%s", out)
+	}
+	checkRows(t, base, defaultRows)
+}
+
+func TestDemoStripeDownIs500(t *testing.T) {
+	base, _ := startDemo(t, nil, "-stripe-url", "http://127.0.0.1:1")
+	checkRows(t, base, []row{{"tok_pro", 500, internal}, {"tok_free", 403, forbidden}})
+}
+
+func TestDemoUsersFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.json")
+	users := `[
+	 {"id":"a","plan":"PRO","stripe_customer_id":"cus_a","token":"ta"},
+	 {"id":"b","plan":"PRO","stripe_customer_id":"cus_b","token":"tb","expires_at":"2001-01-01T00:00:00Z"},
+	 {"id":"c","plan":"BASIC","stripe_customer_id":"cus_c","token":"tc","expires_at":"2999-01-01T00:00:00Z"},
+	 {"id":"d","plan":"FREE","token":"td"}]`
+	if err := os.WriteFile(path, []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base, out := startDemo(t, nil, "-users", path, "-allowed-return", "https://app.example.com/billing/, https://other.example.com",
+		"-return-url", "https://app.example.com/account")
+	if strings.Contains(out.String(), "seeded users") {
+		t.Error("with -users the demo must not print the default users")
+	}
+	checkRows(t, base, []row{{"ta", 200, created}, {"tb", 401, unauthorized}, {"tc", 200, created}, {"td", 403, forbidden}})
+
+	if status, body, _ := call(t, base, "ta", `{"return_url":"https://other.example.com/x"}`); status != 200 {
+		t.Errorf("allowed return_url: %d %v", status, body)
+	}
+	if status, body, _ := call(t, base, "ta", `{"return_url":"https://evil.example/"}`); status != 400 {
+		t.Errorf("hostile return_url: %d %v", status, body)
+	}
+}
+
+func TestDemoRejectsBadUsersFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"not json":     `{`,
+		"unknown plan": `[{"id":"a","plan":"GOLD","token":"t"}]`,
+		"no token":     `[{"id":"a","plan":"PRO"}]`,
+		"extra field":  `[{"id":"a","plan":"PRO","token":"t","admin":true}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users.json")
+			os.WriteFile(path, []byte(content), 0o600)
+			err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-users", path}, func(string) string { return "" }, io.Discard)
+			if err == nil {
+				t.Fatal("bad -users file accepted")
+			}
+		})
+	}
+}
+
+// TestDemoBinaryListens builds nothing: it checks the listening line format
+// that other tools wait for, through a bufio scan of the real output.
+func TestDemoListeningLine(t *testing.T) {
+	_, out := startDemo(t, nil)
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	n := 0
+	for sc.Scan() {
+		if listening.MatchString(sc.Text()) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d listening lines, want 1:\n%s", n, out)
+	}
+}
