@@ -109,6 +109,7 @@ func (h *portalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sess, cerr = s.CreateSession(r.Context(), userID, opts)
 		if cerr != nil {
 			err = asError(cerr)
+			reason = sessionReason(err)
 		}
 	}
 
@@ -216,10 +217,35 @@ func (s *PortalService) logRequest(r *http.Request, userID, reason string, sess 
 	if reqID != "" {
 		attrs = append(attrs, slog.String("stripe_request_id", reqID))
 	}
-	if e != nil && e.Err != nil {
+	if e != nil && e.Status == http.StatusBadRequest {
+		// Which input was refused: the reply's message, a fixed text that
+		// never quotes the input.
+		attrs = append(attrs, slog.String("detail", e.Message))
+	}
+	if e != nil && e.Err != nil && (status >= 500 || isStripeError(e.Err)) {
 		attrs = append(attrs, slog.String("cause", causeKind(e.Err)))
 	}
 	s.log.LogAttrs(r.Context(), level, "billing: portal request", attrs...)
+}
+
+// sessionReason names, for the log, why CreateSession refused a request
+// that passed authentication; "" when the status and cause say it.
+func sessionReason(e *Error) string {
+	switch {
+	case errors.Is(e, ErrUnauthorized):
+		return "unknown_user"
+	case errors.Is(e, ErrCustomerNotFound) && !isStripeError(e.Err):
+		return "no_customer"
+	case errors.Is(e, ErrBadRequest):
+		return "options"
+	}
+	return ""
+}
+
+// isStripeError reports whether err holds an error answered by Stripe.
+func isStripeError(err error) bool {
+	var se *stripe.Error
+	return errors.As(err, &se)
 }
 
 // causeKind describes an error for logs without its text, which may hold
