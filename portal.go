@@ -346,12 +346,17 @@ func NewBackend(cfg *stripe.BackendConfig) stripe.Backend {
 }
 
 // NewHTTPClient returns an *http.Client for Stripe calls with the given
-// overall timeout per attempt and a transport that keeps enough idle
-// connections per host for concurrent requests.
+// overall timeout per attempt and a transport sized for concurrent requests
+// to one host: it keeps up to 64 idle connections to Stripe (Go's default
+// keeps 2, so a burst of requests opens, and then closes, a new TLS
+// connection for nearly every request) and opens at most 64 at once
+// (requests beyond that wait for a free connection rather than pay for a
+// new handshake).
 func NewHTTPClient(timeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 128
 	t.MaxIdleConnsPerHost = 64
+	t.MaxConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{Timeout: timeout, Transport: t}
 }
