@@ -13,8 +13,15 @@
 //	-users FILE            JSON array of {"id","plan","stripe_customer_id","token","expires_at"}
 //	-return-url URL        default return URL (http://HOST:PORT/account)
 //	-allowed-return LIST   comma-separated origins or URL prefixes allowed as return_url
+//	-webhook-secret SECRET Stripe webhook signing secret [STRIPE_WEBHOOK_SECRET];
+//	                       without it POST /api/subscription/webhook is not served
+//	-price-plans LIST      price_id=PLAN pairs (price_basic=BASIC,price_pro=PRO)
 //
-// It prints "listening on http://HOST:PORT" once it accepts connections.
+// It serves POST /api/subscription/create-portal-session, POST
+// /api/subscription/webhook (with a secret), and GET /billing/return, the
+// default return URL, which syncs the user's plan from Stripe and redirects
+// to /account. It prints "listening on http://HOST:PORT" once it accepts
+// connections.
 package main
 
 import (
@@ -76,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	usersFile := fs.String("users", "", "JSON array of {\"id\",\"plan\",\"stripe_customer_id\",\"token\",\"expires_at\"} to seed")
 	returnURL := fs.String("return-url", "", "default return URL (default http://ADDR/account)")
 	allowed := fs.String("allowed-return", "", "comma-separated origins or URL prefixes allowed as return_url")
+	webhookSecret := fs.String("webhook-secret", getenv("STRIPE_WEBHOOK_SECRET"), "Stripe webhook signing secret, whsec_... (default $STRIPE_WEBHOOK_SECRET)")
+	pricePlans := fs.String("price-plans", "price_basic=BASIC,price_pro=PRO", "comma-separated price_id=PLAN pairs mapping Stripe prices to plans")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,7 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	base := "http://" + ln.Addr().String()
 	if *returnURL == "" {
-		*returnURL = base + "/account"
+		*returnURL = base + "/billing/return"
+	}
+	plans, err := billing.ParsePriceTable(*pricePlans)
+	if err != nil {
+		return fmt.Errorf("-price-plans: %w", err)
 	}
 
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -117,9 +130,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	case *stripeURL == "" && key == "":
 		fake := billingtest.NewStripe()
 		defer fake.Close()
+		// Each paid user with a customer gets an active subscription to
+		// the default price of their plan, so deep-link flows and the
+		// return sync have something to act on.
 		for _, u := range users {
-			if u.StripeCustomerID != "" {
-				fake.AddCustomer(u.StripeCustomerID)
+			if u.StripeCustomerID == "" {
+				continue
+			}
+			fake.AddCustomer(u.StripeCustomerID)
+			switch strings.ToUpper(u.Plan) {
+			case "BASIC":
+				fake.PutSubscription(billingtest.StripeSubscription{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_basic"})
+			case "PRO":
+				fake.PutSubscription(billingtest.StripeSubscription{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_pro"})
 			}
 		}
 		backend, key = fake.Backend(), billingtest.TestKey
@@ -148,7 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	svc, err := billing.NewPortalService(billing.Config{
 		Stripe:            &session.Client{B: backend, Key: key},
-		Subscriptions:     &subscription.Client{B: backend, Key: key},
+		Subscriptions:     &subscription.Client{B: backend, Key: key}, // proves a flow's subscription is the user's
 		Users:             store,
 		ReturnURL:         *returnURL,
 		AllowedReturnURLs: allow,
@@ -158,10 +181,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 
+	subs := &subscription.Client{B: backend, Key: key}
 	mux := http.NewServeMux()
 	mux.Handle("/api/subscription/create-portal-session", svc.Handler(auth))
-	mux.HandleFunc("GET /account", func(w http.ResponseWriter, _ *http.Request) {
+	if *webhookSecret != "" {
+		wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
+			Secrets:       []string{*webhookSecret},
+			Store:         store,
+			Plans:         plans,
+			Subscriptions: subs,
+			Logger:        log,
+		})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/api/subscription/webhook", wh)
+		fmt.Fprintln(out, "webhook: POST /api/subscription/webhook (test-mode events)")
+	} else {
+		fmt.Fprintln(out, "webhook: off (set -webhook-secret or STRIPE_WEBHOOK_SECRET to serve POST /api/subscription/webhook)")
+	}
+	rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
+		Auth: auth, Users: store, Store: store, Subscriptions: subs, Plans: plans,
+		Redirect: "/account", Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /billing/return", rs)
+	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "Back from the Stripe customer portal.")
+		if id, err := auth.Authenticate(r); err == nil {
+			if u, ok, err := store.User(r.Context(), id); err == nil && ok {
+				fmt.Fprintf(w, "Your plan: %s\n", u.Plan)
+			}
+		}
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 

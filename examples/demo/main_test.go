@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
@@ -245,5 +246,107 @@ func TestDemoListeningLine(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d listening lines, want 1:\n%s", n, out)
+	}
+}
+
+func postWebhook(t *testing.T, base string, payload []byte, sig string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/subscription/webhook", bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	if sig != "" {
+		req.Header.Set("Stripe-Signature", sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestDemoWebhookCancelsPro is issue 3's acceptance check through the demo:
+// a forged customer.subscription.deleted changes nothing, a signed one turns
+// the PRO user's next portal request into a 403.
+func TestDemoWebhookCancelsPro(t *testing.T) {
+	const secret = "whsec_demo_test_secret"
+	base, out := startDemo(t, map[string]string{"STRIPE_WEBHOOK_SECRET": secret})
+	checkRows(t, base, []row{{"tok_pro", 200, created}})
+
+	ev := billingtest.SubscriptionEvent("customer.subscription.deleted",
+		billingtest.SubscriptionSpec{ID: "sub_demo_pro", Customer: "cus_demo_pro", Status: "canceled", PriceID: "price_pro"}, time.Now())
+
+	forged := []string{
+		"", // no signature
+		billingtest.Sign(ev, "whsec_wrong", time.Now()),                              // wrong secret
+		billingtest.Sign(ev, secret, time.Now().Add(-10*time.Minute)),                // stale
+		billingtest.Sign(ev, secret, time.Now().Add(10*time.Minute)),                 // future
+		strings.Replace(billingtest.Sign(ev, secret, time.Now()), "v1=", "v1=00", 1), // tampered
+	}
+	for i, sig := range forged {
+		if code := postWebhook(t, base, ev, sig); code != http.StatusBadRequest {
+			t.Errorf("forged event %d: status %d, want 400", i, code)
+		}
+		checkRows(t, base, []row{{"tok_pro", 200, created}})
+	}
+	// A tampered body with a signature of the original.
+	sig := billingtest.Sign(ev, secret, time.Now())
+	tampered := bytes.Replace(ev, []byte("cus_demo_pro"), []byte("cus_demo_bas"), 1)
+	if code := postWebhook(t, base, tampered, sig); code != http.StatusBadRequest {
+		t.Errorf("tampered body: status %d, want 400", code)
+	}
+
+	if code := postWebhook(t, base, ev, sig); code != http.StatusOK {
+		t.Fatalf("signed event: status %d, want 200\n%s", code, out)
+	}
+	checkRows(t, base, []row{{"tok_pro", 403, forbidden}, {"tok_basic", 200, created}})
+	// The same event again is a duplicate: still 200, still FREE.
+	if code := postWebhook(t, base, ev, sig); code != http.StatusOK {
+		t.Fatalf("duplicate: status %d, want 200", code)
+	}
+	checkRows(t, base, []row{{"tok_pro", 403, forbidden}})
+	if strings.Contains(out.String(), secret) {
+		t.Error("the webhook secret reached the output")
+	}
+}
+
+func TestDemoWebhookOffWithoutSecret(t *testing.T) {
+	base, out := startDemo(t, nil)
+	if !strings.Contains(out.String(), "webhook: off") {
+		t.Errorf("demo does not say the webhook is off:\n%s", out)
+	}
+	if code := postWebhook(t, base, []byte(`{}`), ""); code != http.StatusNotFound {
+		t.Errorf("webhook without a secret: status %d, want 404", code)
+	}
+}
+
+func TestDemoRejectsBadPricePlans(t *testing.T) {
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-price-plans", "price_x=GOLD"}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-price-plans") {
+		t.Fatalf("err = %v, want a -price-plans error", err)
+	}
+}
+
+// TestDemoFlowAndReturnSync: a deep-link cancel flow for the PRO user's own
+// subscription (proven through the fake Stripe), then the return URL syncs
+// and redirects to /account, which shows the plan.
+func TestDemoFlowAndReturnSync(t *testing.T) {
+	base, _ := startDemo(t, nil)
+	if status, body, _ := call(t, base, "tok_pro", `{"flow":{"type":"subscription_cancel","subscription":"sub_user_pro"}}`); status != 200 {
+		t.Fatalf("own subscription flow: %d %v", status, body)
+	}
+	if status, body, _ := call(t, base, "tok_pro", `{"flow":{"type":"subscription_cancel","subscription":"sub_user_basic"}}`); status != 400 {
+		t.Fatalf("someone else's subscription flow: %d %v, want 400", status, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/billing/return", nil)
+	req.Header.Set("Cookie", "access_token=tok_pro")
+	resp, err := http.DefaultClient.Do(req) // follows the 303
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/account" || !strings.Contains(string(page), "Your plan: PRO") {
+		t.Fatalf("return sync ended at %s with %q", resp.Request.URL, page)
 	}
 }
