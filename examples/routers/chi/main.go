@@ -3,6 +3,7 @@
 //
 //	r.Method(http.MethodPost, "/api/subscription/create-portal-session", portal)
 //	r.Method(http.MethodPost, "/api/subscription/webhook", webhook)
+//	r.Method(http.MethodGet, "/billing/return", returnSync) // the portal's return URL
 //
 // Middleware such as chi's middleware.RequestID or a rate limiter wraps the
 // handlers as it wraps any other; keep body-rewriting middleware (such as
@@ -33,6 +34,7 @@ func routes(app *demo.App) http.Handler {
 		r.Method(http.MethodPost, "/create-portal-session", app.Portal)
 		r.Method(http.MethodPost, "/webhook", app.Webhook)
 	})
+	r.Method(http.MethodGet, demo.ReturnPath, app.Return)
 	return r
 }
 

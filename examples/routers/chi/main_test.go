@@ -23,6 +23,8 @@ func TestRoutes(t *testing.T) {
 		// chi answers other methods of a route itself.
 		routetest.Case{Name: "portal GET", Method: http.MethodGet, Path: demo.PortalPath, Token: billingtest.TokenPro,
 			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
+		routetest.Case{Name: "return POST", Method: http.MethodPost, Path: demo.ReturnPath,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "GET"}},
 		routetest.Case{Name: "webhook GET", Method: http.MethodGet, Path: demo.WebhookPath,
 			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
 	))

@@ -3,6 +3,7 @@
 //
 //	e.POST("/api/subscription/create-portal-session", echo.WrapHandler(portal))
 //	e.POST("/api/subscription/webhook", echo.WrapHandler(webhook))
+//	e.GET("/billing/return", echo.WrapHandler(returnSync)) // the portal's return URL
 //
 // The handlers write their own replies and never return an error to echo,
 // so echo's HTTPErrorHandler does not rewrite the contract's JSON; keep
@@ -37,6 +38,7 @@ func routes(app *demo.App) *echo.Echo {
 	api := e.Group("/api/subscription")
 	api.POST("/create-portal-session", echo.WrapHandler(app.Portal))
 	api.POST("/webhook", echo.WrapHandler(app.Webhook))
+	e.GET(demo.ReturnPath, echo.WrapHandler(app.Return))
 	return e
 }
 

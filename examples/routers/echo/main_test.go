@@ -23,6 +23,8 @@ func TestRoutes(t *testing.T) {
 		// Echo lists OPTIONS too, which it answers for CORS preflights.
 		routetest.Case{Name: "portal GET", Method: http.MethodGet, Path: demo.PortalPath, Token: billingtest.TokenPro,
 			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "OPTIONS, POST"}},
+		routetest.Case{Name: "return POST", Method: http.MethodPost, Path: demo.ReturnPath,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "OPTIONS, GET"}},
 		routetest.Case{Name: "webhook GET", Method: http.MethodGet, Path: demo.WebhookPath,
 			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "OPTIONS, POST"}},
 	))

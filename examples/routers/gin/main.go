@@ -3,6 +3,7 @@
 //
 //	r.POST("/api/subscription/create-portal-session", gin.WrapH(portal))
 //	r.POST("/api/subscription/webhook", gin.WrapH(webhook))
+//	r.GET("/billing/return", gin.WrapH(returnSync)) // the portal's return URL
 //
 // The handlers read the request body themselves (the webhook's signature
 // covers the raw bytes): mount them before any middleware that consumes or
@@ -34,6 +35,7 @@ func routes(app *demo.App) *gin.Engine {
 	api := r.Group("/api/subscription")
 	api.POST("/create-portal-session", gin.WrapH(app.Portal))
 	api.POST("/webhook", gin.WrapH(app.Webhook))
+	r.GET(demo.ReturnPath, gin.WrapH(app.Return))
 	return r
 }
 

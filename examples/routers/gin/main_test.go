@@ -25,6 +25,8 @@ func TestRoutes(t *testing.T) {
 		// HandleMethodNotAllowed: 405 with an Allow header, not gin's 404.
 		routetest.Case{Name: "portal GET", Method: http.MethodGet, Path: demo.PortalPath, Token: billingtest.TokenPro,
 			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
+		routetest.Case{Name: "return POST", Method: http.MethodPost, Path: demo.ReturnPath,
+			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "GET"}},
 		routetest.Case{Name: "webhook GET", Method: http.MethodGet, Path: demo.WebhookPath,
 			Status: http.StatusMethodNotAllowed, WantHeader: map[string]string{"Allow": "POST"}},
 	))

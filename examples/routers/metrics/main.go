@@ -68,6 +68,7 @@ func routes(app *demo.App, reg prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+demo.PortalPath, app.Portal)
 	mux.Handle("POST "+demo.WebhookPath, app.Webhook)
+	mux.Handle("GET "+demo.ReturnPath, app.Return)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }

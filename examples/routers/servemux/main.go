@@ -3,6 +3,7 @@
 //
 //	mux.Handle("POST /api/subscription/create-portal-session", portal)
 //	mux.Handle("POST /api/subscription/webhook", webhook)
+//	mux.Handle("GET /billing/return", returnSync) // the portal's return URL
 //
 // With a method in the pattern the mux itself answers other methods (405,
 // "Allow: POST", plain text). Mount without the method ("/api/...") to let
@@ -29,6 +30,7 @@ func routes(app *demo.App) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+demo.PortalPath, app.Portal)
 	mux.Handle("POST "+demo.WebhookPath, app.Webhook)
+	mux.Handle("GET "+demo.ReturnPath, app.Return)
 	return mux
 }
 

@@ -27,6 +27,10 @@ import (
 const (
 	PortalPath  = "/api/subscription/create-portal-session"
 	WebhookPath = "/api/subscription/webhook"
+	// ReturnPath is where the portal sends users back: the return sync
+	// reads their subscriptions from Stripe, then redirects to AccountPath.
+	ReturnPath  = "/billing/return"
+	AccountPath = "/account"
 )
 
 // WebhookSecret is the signing secret the demo's webhook handler accepts.
@@ -46,6 +50,10 @@ type App struct {
 	Portal http.Handler
 	// Webhook is the handler of POST /api/subscription/webhook.
 	Webhook http.Handler
+	// Return is the handler of GET /billing/return, the portal's return
+	// URL: it syncs the user's plan from Stripe (in case they come back
+	// before the webhook), then redirects to /account.
+	Return http.Handler
 	// Store holds the users (billingtest.Users) and their subscriptions.
 	Store *billing.MemoryStore
 	// Stripe is the fake Stripe the handlers call.
@@ -57,11 +65,16 @@ func New(opts Options) (*App, error) {
 	fake := billingtest.NewStripe()
 	fake.Seed()
 	store := billingtest.NewStore()
+	plans := billing.PriceTable{Prices: map[string]billing.Plan{
+		billingtest.PriceBasic: billing.Basic,
+		billingtest.PricePro:   billing.Pro,
+	}}
+	auth := billingtest.NewStaticAuth()
 	svc, err := billing.NewPortalService(billing.Config{
 		Stripe:            fake.SessionClient(),
 		Subscriptions:     fake.SubscriptionClient(),
 		Users:             store,
-		ReturnURL:         "http://localhost:8080/account",
+		ReturnURL:         "http://localhost:8080" + ReturnPath,
 		AllowedReturnURLs: []string{"http://localhost:8080/billing/"},
 		Logger:            opts.Logger,
 		Observer:          opts.Observer,
@@ -71,12 +84,9 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
-		Secrets: []string{WebhookSecret},
-		Store:   store,
-		Plans: billing.PriceTable{Prices: map[string]billing.Plan{
-			billingtest.PriceBasic: billing.Basic,
-			billingtest.PricePro:   billing.Pro,
-		}},
+		Secrets:       []string{WebhookSecret},
+		Store:         store,
+		Plans:         plans,
 		Subscriptions: fake.SubscriptionClient(),
 		Logger:        opts.Logger,
 		Observer:      opts.Observer,
@@ -85,9 +95,24 @@ func New(opts Options) (*App, error) {
 		fake.Close()
 		return nil, err
 	}
+	rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
+		Auth:          auth,
+		Users:         store,
+		Store:         store,
+		Subscriptions: fake.SubscriptionClient(),
+		Plans:         plans,
+		Redirect:      AccountPath,
+		Logger:        opts.Logger,
+		Observer:      opts.Observer,
+	})
+	if err != nil {
+		fake.Close()
+		return nil, err
+	}
 	return &App{
-		Portal:  svc.Handler(billingtest.NewStaticAuth()),
+		Portal:  svc.Handler(auth),
 		Webhook: wh,
+		Return:  rs,
 		Store:   store,
 		Stripe:  fake,
 	}, nil

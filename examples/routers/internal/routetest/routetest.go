@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ type Case struct {
 	// JSON, if set, is the exact JSON body expected; a "url" is compared by
 	// prefix only, since the portal URL differs per session.
 	JSON map[string]any
+	// Setup, if set, runs before the request, for example to change what
+	// Stripe knows.
+	Setup func(app *demo.App)
 	// Check, if set, runs after the reply, for effects on the app.
 	Check func(t *testing.T, app *demo.App)
 }
@@ -89,14 +93,7 @@ func WebhookCases() []Case {
 			"Stripe-Signature": billingtest.Sign([]byte(payload), demo.WebhookSecret, now),
 		}
 	}
-	plan := func(want billing.Plan) func(*testing.T, *demo.App) {
-		return func(t *testing.T, app *demo.App) {
-			u, ok, err := app.Store.User(context.Background(), billingtest.UserBasic)
-			if err != nil || !ok || u.Plan != want {
-				t.Errorf("u_basic after the event: %+v, %v, %v; want plan %s", u, ok, err, want)
-			}
-		}
-	}
+	plan := func(want billing.Plan) func(*testing.T, *demo.App) { return planOf(billingtest.UserBasic, want) }
 	return []Case{
 		{Name: "webhook unsigned", Method: http.MethodPost, Path: demo.WebhookPath, Body: upgrade,
 			Header: map[string]string{"Content-Type": "application/json"},
@@ -113,12 +110,48 @@ func WebhookCases() []Case {
 	}
 }
 
+// planOf returns a check that the user's stored plan is want.
+func planOf(userID string, want billing.Plan) func(*testing.T, *demo.App) {
+	return func(t *testing.T, app *demo.App) {
+		t.Helper()
+		u, ok, err := app.Store.User(context.Background(), userID)
+		if err != nil || !ok || u.Plan != want {
+			t.Errorf("%s: %+v, found %v, err %v; want plan %s", userID, u, ok, err, want)
+		}
+	}
+}
+
+// ReturnCases are the requests every router must route to the return
+// sync: the PRO user downgraded to BASIC in the portal comes back before
+// the webhook, and sees BASIC at once.
+func ReturnCases() []Case {
+	back := map[string]string{"Location": demo.AccountPath, "Cache-Control": "no-store"}
+	return []Case{
+		{Name: "return without credentials still redirects", Method: http.MethodGet, Path: demo.ReturnPath,
+			Status: http.StatusSeeOther, WantHeader: back, Check: planOf(billingtest.UserPro, billing.Pro)},
+		{Name: "return syncs the plan from Stripe", Method: http.MethodGet, Path: demo.ReturnPath, Token: billingtest.TokenPro,
+			Setup: func(app *demo.App) {
+				// What the portal did: sub_pro now on the BASIC price.
+				app.Stripe.PutSubscription(billingtest.StripeSubscription{
+					ID: billingtest.SubscriptionPro, Customer: billingtest.CustomerPro,
+					PriceID: billingtest.PriceBasic, LookupKey: billingtest.LookupKeyBasic, ProductID: billingtest.ProductBasic,
+				})
+			},
+			Status: http.StatusSeeOther, WantHeader: back, Check: planOf(billingtest.UserPro, billing.Basic)},
+	}
+}
+
 // Run sends each case, in order, to srv (which serves app) and checks the
 // reply.
 func Run(t *testing.T, srv *httptest.Server, app *demo.App, cases []Case) {
 	t.Helper()
+	client := *srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
+			if c.Setup != nil {
+				c.Setup(app)
+			}
 			var body io.Reader
 			if c.Body != "" {
 				body = strings.NewReader(c.Body)
@@ -133,7 +166,7 @@ func Run(t *testing.T, srv *httptest.Server, app *demo.App, cases []Case) {
 			if c.Token != "" {
 				req.AddCookie(billingtest.Cookie(c.Token))
 			}
-			res, err := srv.Client().Do(req)
+			res, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +207,7 @@ func Run(t *testing.T, srv *httptest.Server, app *demo.App, cases []Case) {
 	}
 }
 
-// All returns the portal and webhook cases followed by extra.
+// All returns the portal, webhook and return cases followed by extra.
 func All(extra ...Case) []Case {
-	return append(append(PortalCases(), WebhookCases()...), extra...)
+	return slices.Concat(PortalCases(), WebhookCases(), ReturnCases(), extra)
 }
