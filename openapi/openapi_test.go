@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
@@ -62,6 +63,8 @@ type portalCase struct {
 	header map[string]string  // extra request headers
 	store  billing.UserStore  // default: the kit's standard users
 	fault  *billingtest.Fault // what Stripe answers; nil is a session
+	// timeout, if set, is the request's deadline.
+	timeout time.Duration
 	// status is the reply's status.
 	status int
 	// docAccepts says whether the document accepts the request itself: false
@@ -122,6 +125,7 @@ func portalCases() []portalCase {
 		{name: "store failure", token: pro, store: failing, status: 500, docAccepts: true},
 		{name: "stripe failure", token: pro, fault: fault(billingtest.ServerError(500)), status: 500, docAccepts: true},
 		{name: "stripe unreachable", token: pro, fault: fault(billingtest.Drop()), status: 500, docAccepts: true},
+		{name: "stripe timeout", token: pro, fault: fault(billingtest.Slow(5 * time.Second)), timeout: 100 * time.Millisecond, status: 500, docAccepts: true},
 	}
 }
 
@@ -193,6 +197,11 @@ func TestPortalReplies(t *testing.T) {
 			if req.Body != nil {
 				reqBody, _ = io.ReadAll(req.Body)
 				req.Body = io.NopCloser(bytes.NewReader(reqBody))
+			}
+			if c.timeout > 0 {
+				ctx, cancel := context.WithTimeout(req.Context(), c.timeout)
+				defer cancel()
+				req = req.WithContext(ctx)
 			}
 			w := httptest.NewRecorder()
 			svc.Handler(billingtest.NewStaticAuth()).ServeHTTP(w, req)
