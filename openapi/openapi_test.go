@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -235,6 +236,10 @@ func TestPortalReplies(t *testing.T) {
 // document lists for POST path.
 func checkCoverage(t *testing.T, doc *openapi3.T, path string, seen map[int]bool) {
 	t.Helper()
+	if f := flag.Lookup("test.run"); f != nil && strings.Contains(f.Value.String(), "/") {
+		t.Log("some rows filtered out by -run: status coverage not checked")
+		return
+	}
 	documented := documentedStatuses(t, doc, path)
 	var produced []int
 	for s := range seen {
