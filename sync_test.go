@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/subscription"
+
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/internal/testenv"
 )
 
 const tokUser1 = "tok_u1"
@@ -234,5 +238,49 @@ func TestNewReturnSyncConfig(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// recordingGetter passes reads through and keeps their errors.
+type recordingGetter struct {
+	g    billing.SubscriptionGetter
+	errs []error
+}
+
+func (r *recordingGetter) Get(id string, p *stripe.SubscriptionParams) (*stripe.Subscription, error) {
+	s, err := r.g.Get(id, p)
+	r.errs = append(r.errs, err)
+	return s, err
+}
+
+// TestStripeMockAcceptsSyncRequests sends the sync's Stripe requests (the
+// return sync's list with the product expanded, the tie read with the
+// product expanded) to stripe-mock, which checks them against Stripe's
+// OpenAPI description.
+func TestStripeMockAcceptsSyncRequests(t *testing.T) {
+	url := testenv.StripeMock(t)
+	client := &subscription.Client{B: billing.NewBackend(&stripe.BackendConfig{URL: stripe.String(url)}), Key: "sk_test_stripemock"}
+	plans := testPlans(t) // maps product metadata, so both requests expand the product
+	store := billing.NewMemoryStore(billing.User{ID: user1, StripeCustomerID: cus1})
+
+	rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
+		Auth: billingtest.NewStaticAuth(), Users: store, Store: store, Subscriptions: client, Plans: plans, Redirect: "/account",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rs.Sync(context.Background(), user1)
+	if err != nil || res.Read == 0 || res.StripeRequestID == "" {
+		t.Fatalf("Sync = %+v, %v; want subscriptions read from stripe-mock", res, err)
+	}
+
+	g := &recordingGetter{g: client}
+	e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+	e.now = time.Now()
+	// An unmapped price makes the handler read the subscription with its
+	// product expanded.
+	e.send(billingtest.SubscriptionEvent("customer.subscription.updated", billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, PriceID: "price_unmapped"}, e.now), billingtest.RequestOptions{})
+	if len(g.errs) != 1 || g.errs[0] != nil {
+		t.Fatalf("reads = %v, want one accepted by stripe-mock", g.errs)
 	}
 }

@@ -278,6 +278,9 @@ func (h *WebhookHandler) serve(w http.ResponseWriter, r *http.Request) eventResu
 	if r.Method != http.MethodPost {
 		return eventResult{outcome: "rejected", err: ErrMethodNotAllowed, reason: "method"}
 	}
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
