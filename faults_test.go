@@ -51,17 +51,17 @@ func TestFaultMatrix(t *testing.T) {
 	noRetry.ShouldRetry = "false"
 	const slack = time.Second // scheduling on a loaded 2-core machine with -race
 	tests := []struct {
-		name      string
-		next      []billingtest.Fault // armed with FailNext, one call each, in order
-		always    *billingtest.Fault  // armed with Fail
-		timeout   time.Duration       // the HTTP client's timeout per attempt; 0: NewHTTPClient's 10 s
-		sleep     bool                // stripe-go's production backoff between retries
-		send      int
-		status    int
-		body      map[string]string // nil: a created session
-		calls     int
-		sameKey   bool // every call carried one Idempotency-Key
-		within    time.Duration
+		name    string
+		next    []billingtest.Fault // armed with FailNext, one call each, in order
+		always  *billingtest.Fault  // armed with Fail
+		timeout time.Duration       // the HTTP client's timeout per attempt; 0: NewHTTPClient's 10 s
+		sleep   bool                // stripe-go's production backoff between retries
+		send    int
+		status  int
+		body    map[string]string // nil: a created session
+		calls   int
+		sameKey bool // every call carried one Idempotency-Key
+		within  time.Duration
 	}{
 		{name: "503 JSON", always: ptr(billingtest.ServiceUnavailable()), status: 500, body: internalBody, calls: 3, sameKey: true, within: slack},
 		{name: "429 lock_timeout", always: ptr(billingtest.LockTimeout()), status: 500, body: internalBody, calls: 3, sameKey: true, within: slack},
