@@ -80,8 +80,11 @@ type WebhookConfig struct {
 	// their statuses does not decide ([Tie]), and when the product metadata
 	// is needed to map a price (Plans.ProductMetadataKey). Strongly
 	// recommended, and needed with a [ReturnSync]. Default nil: a tie keeps
-	// the stored state (outcome "tie_kept", logged as a warning), which is
-	// right when the stored event is the later one and wrong otherwise.
+	// the stored state (outcome "tie_kept", logged as a warning). That is
+	// right when the stored status ranks higher (it is then the later
+	// one, for example active after incomplete) and a guess when both rank
+	// the same (two updates of one second, or an event in the second of a
+	// ReturnSync read).
 	Subscriptions SubscriptionGetter
 	// Tolerance is how far the signature's timestamp may be from the
 	// handler's clock, in the past or the future. Default 300 s
@@ -410,7 +413,7 @@ func (h *WebhookHandler) handleSubscription(ctx context.Context, ev *stripe.Even
 	res.subID, res.customerID, res.status = st.ID, st.Customer, st.Status
 	created := time.Unix(ev.Created, 0)
 	seq := statusSeq(st.Status)
-	if h.m.needsProduct(st) && h.cfg.Subscriptions != nil {
+	if h.cfg.Subscriptions != nil && grantsAccess(st.Status, h.m.pastDueRevokes) && h.m.needsProduct(st) {
 		// Map through the product's metadata: read the subscription with
 		// its products and apply that state, keyed like a tie's read.
 		h.readAndApply(ctx, ev, created, res)

@@ -513,6 +513,7 @@ func TestWebhookPriceTable(t *testing.T) {
 		{"unknown price", billingtest.SubscriptionSpec{PriceID: "price_unknown"}, false, billing.Basic, "unknown_price"},
 		{"unknown price, metadata not a plan", billingtest.SubscriptionSpec{PriceID: "price_z", ProductMetadata: map[string]string{"plan": "gold"}}, false, billing.Basic, "unknown_price"},
 		{"unknown price but canceled", billingtest.SubscriptionSpec{PriceID: "price_unknown", Status: "canceled"}, false, billing.Free, "applied"},
+		{"unknown price but canceled: no read needed", billingtest.SubscriptionSpec{PriceID: "price_unknown", Status: "canceled"}, true, billing.Free, "applied"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -535,7 +536,11 @@ func TestWebhookPriceTable(t *testing.T) {
 					t.Fatalf("the unknown price is not logged:\n%s", e.logs)
 				}
 			}
-			if tt.get {
+			if tt.get && tt.spec.Status == "canceled" {
+				if g.calls != 0 {
+					t.Fatalf("getter calls = %d for a canceled subscription, want 0", g.calls)
+				}
+			} else if tt.get {
 				if g.calls != 1 || g.last == nil || len(g.last.Expand) != 1 || *g.last.Expand[0] != "items.data.price.product" {
 					t.Fatalf("getter calls = %d, params %+v; want one read expanding items.data.price.product", g.calls, g.last)
 				}
