@@ -860,7 +860,7 @@ func TestEventsDecodeWithStripeGo(t *testing.T) {
 
 // TestSyncProperty runs the webhook sync property on the MemoryStore: 1,000
 // random histories delivered in random orders, 20% duplicates, same-second
-// ties, injected faults, 8 concurrent workers.
+// ties, return-sync reads, injected faults, 8 concurrent workers.
 func TestSyncProperty(t *testing.T) {
 	stats := billingtest.RunSyncProperty(t, billingtest.PropertyConfig{
 		NewStore: func(testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User)) {
@@ -878,6 +878,8 @@ func TestSyncProperty(t *testing.T) {
 		t.Errorf("outcomes %v lack duplicates, stale events or links", stats.Outcomes)
 	case stats.StripeReads == 0 || stats.Retries == 0:
 		t.Errorf("no tie reads (%d) or no retries (%d)", stats.StripeReads, stats.Retries)
+	case stats.ReadsApplied == 0 || stats.ReadsApplied == stats.Reads:
+		t.Errorf("return-sync reads: %d of %d applied; want some applied and some stale", stats.ReadsApplied, stats.Reads)
 	}
 }
 

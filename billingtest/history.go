@@ -40,6 +40,11 @@ type PropertyConfig struct {
 	// before doing anything (the handler answers 500 and the delivery is
 	// retried later, as Stripe does). Default 0.05; negative for none.
 	Faults float64
+	// Reads is the share of histories that also get a read from Stripe in
+	// their middle, applied as [billing.ReturnSync] applies it (no event
+	// id, Created = the read's time, Seq = that time in nanoseconds) at a
+	// random place among the deliveries. Default 0.3; negative for none.
+	Reads float64
 	// Seed makes the histories and orders reproducible. Default: a seed
 	// from the clock, logged so that a failure can be replayed.
 	Seed uint64
@@ -59,6 +64,9 @@ type PropertyStats struct {
 	Retries int
 	// StripeReads: subscriptions read from the fake Stripe (ties).
 	StripeReads int
+	// Reads applied as a return sync does, and how many of them the store
+	// applied (the others were older than the stored state).
+	Reads, ReadsApplied int
 	// Outcomes counts the 200 replies by outcome.
 	Outcomes map[string]int
 	// Elapsed is the time of the deliveries.
@@ -69,8 +77,10 @@ type PropertyStats struct {
 // it generates random subscription histories (creation, incomplete
 // payments, upgrades, downgrades, past_due and recovery, unpaid, pause and
 // resume, cancelation, a new subscription after a cancelation), some
-// events in the same second as the previous one, and some users linked to
-// their customer only by a checkout.session.completed event. Every event
+// events in the same second as the previous one, some users linked to
+// their customer only by a checkout.session.completed event, and some
+// reads from Stripe in the middle of a history applied as the return sync
+// applies them. Every event
 // is signed and delivered through a real [billing.WebhookHandler] (with a
 // fake Stripe for tie reads) in a random global order, with duplicates and
 // transient faults, by concurrent workers. At the end every user's plan
@@ -108,6 +118,7 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 	def(&cfg.Duplicates, 0.2)
 	def(&cfg.SameSecond, 0.15)
 	def(&cfg.Faults, 0.05)
+	def(&cfg.Reads, 0.3)
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
@@ -138,6 +149,10 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 		if !h.linked {
 			payloads = append(payloads, CheckoutCompletedEvent(CheckoutSpec{ClientReferenceID: h.user, Customer: h.customer}, h.events[0].created))
 		}
+		if rng.Float64() < cfg.Reads {
+			queue = append(queue, delivery{hist: i, event: -1, read: h.readAt(rng)})
+			stats.Reads++
+		}
 		for j, p := range payloads {
 			queue = append(queue, delivery{hist: i, event: j, payload: p})
 			if rng.Float64() < cfg.Duplicates {
@@ -150,10 +165,11 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 
 	faults := &faultRNG{r: rand.New(rand.NewPCG(cfg.Seed, 0xfa17)), p: cfg.Faults}
 	stripeFake.faults = faults
+	faulty := faultyStore{SyncStore: store, f: faults}
 	var omu sync.Mutex
 	handler, err := billing.NewWebhookHandler(billing.WebhookConfig{
 		Secrets:       []string{WebhookSecret},
-		Store:         faultyStore{SyncStore: store, f: faults},
+		Store:         faulty,
 		Plans:         billing.PriceTable{Prices: map[string]billing.Plan{"price_basic": billing.Basic, "price_pro": billing.Pro}},
 		Subscriptions: stripeFake,
 		LinkCheckout:  true,
@@ -184,6 +200,17 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 				if !ok {
 					return
 				}
+				if d.read != nil {
+					// A return sync: applied once, lost if the store fails.
+					out, err := faulty.ApplySubscription(context.Background(), *d.read, 0)
+					o := out.String()
+					if err != nil {
+						o = "error"
+					}
+					hist[d.hist].record(d, o)
+					q.applied(out == billing.Applied)
+					continue
+				}
 				w := httptest.NewRecorder()
 				handler.ServeHTTP(w, WebhookRequest(d.payload, WebhookSecret, RequestOptions{}))
 				out := fmt.Sprint(w.Code)
@@ -210,7 +237,7 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 	}
 	wg.Wait()
 	stats.Elapsed = time.Since(start)
-	stats.Deliveries, stats.Retries = q.popped, q.retries
+	stats.Deliveries, stats.Retries, stats.ReadsApplied = q.popped, q.retries, q.readsApplied
 	stats.StripeReads = stripeFake.reads()
 	for _, b := range bad {
 		t.Errorf("billingtest: RunSyncProperty: delivery refused: %s", b)
@@ -235,8 +262,8 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 	if failures > 5 {
 		t.Errorf("billingtest: RunSyncProperty: %d of %d histories ended in the wrong plan", failures, len(hist))
 	}
-	t.Logf("billingtest: RunSyncProperty: %d histories, %d events, %d deliveries (%d duplicates, %d retries after injected faults), %d Stripe reads, outcomes %v, %v",
-		stats.Histories, stats.Events, stats.Deliveries, stats.Duplicates, stats.Retries, stats.StripeReads, stats.Outcomes, stats.Elapsed.Round(time.Millisecond))
+	t.Logf("billingtest: RunSyncProperty: %d histories, %d events, %d deliveries (%d duplicates, %d retries after injected faults, %d return-sync reads of which %d applied), %d tie reads from Stripe, outcomes %v, %v",
+		stats.Histories, stats.Events, stats.Deliveries, stats.Duplicates, stats.Retries, stats.Reads, stats.ReadsApplied, stats.StripeReads, stats.Outcomes, stats.Elapsed.Round(time.Millisecond))
 	return stats
 }
 
@@ -247,6 +274,7 @@ type history struct {
 	events         []histEvent
 	final          map[string]*stripe.Subscription
 	want           billing.Plan
+	readK          int // the event a read follows, -1 for none
 
 	mu  sync.Mutex
 	log []string // deliveries in the order they were answered
@@ -264,6 +292,10 @@ func (h *history) record(d delivery, outcome string) {
 	tag := ""
 	if d.dup {
 		tag = " (dup)"
+	}
+	if d.read != nil {
+		h.log = append(h.log, fmt.Sprintf("read-after-#%d→%s", h.readK, outcome))
+		return
 	}
 	h.log = append(h.log, fmt.Sprintf("#%d%s→%s", d.event, tag, outcome))
 }
@@ -394,10 +426,8 @@ func genHistory(r *rand.Rand, i int, sameSecond float64) *history {
 	}
 	// The last event's plan is the user's: every earlier subscription ended.
 	last := h.events[len(h.events)-1]
-	h.want = billing.Free
-	if last.status == "active" || last.status == "trialing" || last.status == "past_due" {
-		h.want = propertyPlans[last.price]
-	}
+	h.want = planOf(last.status, last.price)
+	h.readK = -1
 	return h
 }
 
@@ -409,21 +439,46 @@ func otherPrice(p string) string {
 }
 
 type delivery struct {
-	hist, event int
+	hist, event int // event -1: a read
 	payload     []byte
 	dup         bool
+	read        *billing.SubscriptionChange
+}
+
+// readAt returns a read from Stripe made just after a random event k of h,
+// in k's second: the state after event k (later events of that second come
+// after the read), applied as ReturnSync applies it.
+func (h *history) readAt(r *rand.Rand) *billing.SubscriptionChange {
+	k := r.IntN(len(h.events))
+	ev := h.events[k]
+	at := ev.created.Add(time.Duration(r.Int64N(int64(time.Second))))
+	h.readK = k
+	return &billing.SubscriptionChange{
+		Subscription: billing.Subscription{ID: ev.sub, CustomerID: h.customer, Status: ev.status, Plan: planOf(ev.status, ev.price), PriceID: ev.price},
+		Created:      at,
+		Seq:          at.UnixNano(),
+	}
+}
+
+// planOf is the plan a state grants with the handler's defaults.
+func planOf(status, price string) billing.Plan {
+	if status == "active" || status == "trialing" || status == "past_due" {
+		return propertyPlans[price]
+	}
+	return billing.Free
 }
 
 // deliveryQueue hands deliveries to the workers; a retried delivery goes
 // back at a random later place.
 type deliveryQueue struct {
-	mu      sync.Mutex
-	items   []delivery
-	pending int // deliveries not yet answered 2xx/4xx
-	popped  int
-	retries int
-	rng     *rand.Rand
-	cond    *sync.Cond
+	mu           sync.Mutex
+	items        []delivery
+	pending      int // deliveries not yet answered 2xx/4xx
+	popped       int
+	retries      int
+	readsApplied int
+	rng          *rand.Rand
+	cond         *sync.Cond
 }
 
 func (q *deliveryQueue) pop() (delivery, bool) {
@@ -439,6 +494,16 @@ func (q *deliveryQueue) pop() (delivery, bool) {
 	q.items = q.items[1:]
 	q.popped++
 	return d, true
+}
+
+// applied records a read's result and marks it done.
+func (q *deliveryQueue) applied(ok bool) {
+	q.mu.Lock()
+	if ok {
+		q.readsApplied++
+	}
+	q.mu.Unlock()
+	q.done()
 }
 
 func (q *deliveryQueue) done() {
