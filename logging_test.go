@@ -219,3 +219,63 @@ func TestWebhookLogging(t *testing.T) {
 		})
 	}
 }
+
+// TestReturnSyncLogging: each return yields one record with the outcome,
+// the status, the latency, the user id (or why there is none) and Stripe's
+// request id when Stripe was called; never the token.
+func TestReturnSyncLogging(t *testing.T) {
+	tests := []struct {
+		name     string
+		token    string
+		fault    *billingtest.Fault
+		want     map[string]any
+		stripeID bool
+	}{
+		{name: "synced", token: logToken, want: map[string]any{"level": "INFO", "outcome": "synced", "status": 303.0, "user_id": "u_pro"}, stripeID: true},
+		{name: "no cookie", want: map[string]any{"level": "INFO", "outcome": "unauthorized", "status": 303.0, "reason": "no_token"}},
+		{name: "stripe failure", token: logToken, fault: &billingtest.Fault{Status: 400, Type: "invalid_request_error", Code: "parameter_invalid_empty", Message: logStripeText},
+			want: map[string]any{"level": "ERROR", "outcome": "error", "status": 303.0, "user_id": "u_pro",
+				"cause": "stripe type=invalid_request_error code=parameter_invalid_empty http_status=400"}, stripeID: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := billingtest.StartStripe(t)
+			fake.Seed()
+			if tt.fault != nil {
+				fake.Fail(billingtest.PathSubscriptions, *tt.fault)
+			}
+			var buf bytes.Buffer
+			auth := billingtest.NewStaticAuth()
+			auth.Add(logToken, billingtest.UserPro)
+			store := billingtest.NewStore()
+			rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
+				Auth: auth, Users: store, Store: store, Subscriptions: fake.SubscriptionClient(),
+				Plans:    billing.PriceTable{Prices: map[string]billing.Plan{billingtest.PricePro: billing.Pro, billingtest.PriceBasic: billing.Basic}},
+				Redirect: "/account",
+				Logger:   slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodGet, "/billing/return", nil)
+			if tt.token != "" {
+				req.AddCookie(billingtest.Cookie(tt.token))
+			}
+			rec := httptest.NewRecorder()
+			rs.ServeHTTP(rec, req)
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("status %d, want 303", rec.Code)
+			}
+			recs := logRecords(t, &buf)
+			if len(recs) != 1 {
+				t.Fatalf("%d log records, want 1:\n%s", len(recs), buf.String())
+			}
+			checkRecord(t, recs[0], tt.want, tt.stripeID)
+			for _, s := range []string{logToken, "sk_", logStripeText, "access_token"} {
+				if strings.Contains(buf.String(), s) {
+					t.Errorf("log holds %q:\n%s", s, buf.String())
+				}
+			}
+		})
+	}
+}

@@ -600,6 +600,7 @@ func (h *ReturnSync) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	attrs := []slog.Attr{
 		slog.String("outcome", outcome),
+		slog.Int("status", http.StatusSeeOther),
 		slog.Duration("latency", d),
 		slog.Int("read", res.Read),
 		slog.Int("applied", res.Applied),
