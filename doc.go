@@ -20,8 +20,8 @@
 // URL for a BASIC or PRO user, 401 without valid credentials, 403 for a FREE
 // user, 404 when the user has no Stripe customer, 500 when the store or
 // Stripe fails; and 400, 405, 413 and a cross-origin 403 for malformed
-// requests. A request refused by these checks never reaches Stripe.
-// openapi/openapi.yaml in the repository describes every reply.
+// requests. A request refused by these checks creates no session at
+// Stripe. openapi/openapi.yaml in the repository describes every reply.
 //
 // # Parts
 //
