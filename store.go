@@ -69,10 +69,10 @@ type SubscriptionChange struct {
 	// canceled, incomplete_expired 3, so a cancelation beats an update of
 	// the same second) and, for a state read again from Stripe to break a
 	// tie, from the time of that read in nanoseconds (with the event's
-	// Created). A state read by [ReturnSync] at T has Created = T and Seq =
-	// T in nanoseconds: events of earlier seconds are Stale, of later
-	// seconds Applied, and of T's own second a Tie, which the webhook
-	// handler resolves by reading Stripe again.
+	// Created; the read is made once the event's second is over). A state
+	// read by [ReturnSync] at T has Created = T and Seq = 0: events of
+	// earlier seconds are Stale against it, events of T's second or later
+	// replace it.
 	Seq int64
 }
 

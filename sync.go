@@ -402,17 +402,24 @@ type ReturnSyncConfig struct {
 // ApplySubscription (the webhooks' atomic path), then redirects to the app's
 // page, which shows the new plan.
 //
-// A state read from Stripe at time T is applied with Created = T and Seq =
-// T in nanoseconds, and no event id. Hence an event created before T's
-// second (already reflected in the read) is Stale and never overwrites it;
-// an event created after T's second replaces it; an event of T's own second
-// (before or after the read, nobody can tell) is a [Tie], which the webhook
-// handler resolves by reading Stripe again when [WebhookConfig].Subscriptions
-// is set, so configure that when you mount a ReturnSync. T is taken on this
-// server's clock just before the call to Stripe, so it is not later than the
-// read; a server clock ahead of Stripe's by more than a second could make an
-// event of the seconds in between Stale, so keep the clock synchronized
-// (NTP).
+// A state read from Stripe at time T is applied with Created = T, Seq = 0
+// and no event id. Stripe's event times have whole seconds, so within T's
+// second nobody can tell whether an event came before or after the read:
+//   - an event created before T's second is already reflected in the read:
+//     it is Stale and never overwrites it;
+//   - an event created in T's second or later replaces the read (Seq 0 is
+//     below every event's), whether it arrives before the read is applied
+//     (the read is then a [Tie] and is dropped) or after. If it came before
+//     the read, its state is the read's or, when several events share that
+//     second, the later ones follow and the webhook handler settles them
+//     (ties read Stripe again when [WebhookConfig].Subscriptions is set).
+//
+// Giving the read Seq = T in nanoseconds instead would let it beat an event
+// of its own second created after it and delivered before it, a wrong state
+// nothing would correct. T is taken on this server's clock just before the
+// call to Stripe, so it is not later than the read; keep the clock
+// synchronized (NTP), as a clock ahead of Stripe's by more than a second
+// could make events of the seconds in between Stale.
 //
 // The sync is best effort: every failure (no or bad credentials, unknown
 // user, no Stripe customer, a Stripe or store error) is logged and the user
@@ -527,7 +534,7 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 			continue
 		}
 		out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{
-			Subscription: sub, Created: readAt, Seq: readAt.UnixNano(),
+			Subscription: sub, Created: readAt, Seq: 0,
 		}, 0)
 		if err != nil {
 			return res, ErrInternal.with(&opError{"apply_subscription", err})

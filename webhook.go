@@ -168,7 +168,10 @@ type WebhookConfig struct {
 // The store's answer decides the reply: [Applied], [Duplicate] and [Stale]
 // are 200; a [Tie] makes the handler read the subscription from Stripe
 // (Subscriptions) and apply that state with the same event id, the event's
-// Created and Seq = the read's time in nanoseconds, above any status. A
+// Created and Seq = the read's time in nanoseconds, above any status. For
+// an event of the current second it first waits for the next second (at
+// most 1 s), so that the read reflects every event of the event's second
+// and may rightly beat them all. A
 // store error, or a Stripe error during that read, is 500: the event is not
 // remembered and Stripe delivers it again. An event for a customer no user
 // is linked to yet is applied all the same (the store keeps it), so the
@@ -178,10 +181,23 @@ type WebhookConfig struct {
 // "stale", "tie_kept", "unknown_price", "linked", "unknown_user",
 // "ignored"); errors in the JSON of [WriteError].
 type WebhookHandler struct {
-	cfg WebhookConfig
-	m   mapping
-	log *slog.Logger
-	now func() time.Time
+	cfg   WebhookConfig
+	m     mapping
+	log   *slog.Logger
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewWebhookHandler checks cfg and returns the handler. It names the first
@@ -223,10 +239,11 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 		cfg.WriteError = WriteError
 	}
 	return &WebhookHandler{
-		cfg: cfg,
-		m:   mapping{plans: cfg.Plans, pastDueRevokes: cfg.PastDueRevokesAccess},
-		log: orDiscard(cfg.Logger),
-		now: time.Now,
+		cfg:   cfg,
+		m:     mapping{plans: cfg.Plans, pastDueRevokes: cfg.PastDueRevokesAccess},
+		log:   orDiscard(cfg.Logger),
+		now:   time.Now,
+		sleep: sleepCtx,
 	}, nil
 }
 
@@ -330,8 +347,8 @@ func (h *WebhookHandler) verify(body []byte, header string) (*stripe.Event, even
 	} else if -d > h.cfg.Tolerance {
 		return reject(errTimestamp, "timestamp_in_future")
 	}
-	var ev stripe.Event
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.Type == "" || ev.Data == nil {
+	ev, ok := decodeEvent(body)
+	if !ok {
 		return reject(errBadEvent, "bad_event_json")
 	}
 	switch {
@@ -342,7 +359,38 @@ func (h *WebhookHandler) verify(body []byte, header string) (*stripe.Event, even
 		res.warn = fmt.Sprintf("event livemode=%t refused by a handler with Mode %s: check WebhookConfig.Mode and the signing secret", ev.Livemode, h.cfg.Mode)
 		return nil, res
 	}
-	return &ev, eventResult{}
+	return ev, eventResult{}
+}
+
+// wireEvent is the envelope of an event as the handler reads it: the fields
+// every API version has, with data.object kept raw. stripe.Event itself is
+// not decoded into, since some of its fields changed type across versions
+// (request was a string before 2017-05-25).
+type wireEvent struct {
+	ID         string `json:"id"`
+	Object     string `json:"object"`
+	APIVersion string `json:"api_version"`
+	Created    int64  `json:"created"`
+	Livemode   bool   `json:"livemode"`
+	Type       string `json:"type"`
+	Data       *struct {
+		Object json.RawMessage `json:"object"`
+	} `json:"data"`
+}
+
+// decodeEvent decodes an event body into a stripe.Event with Data.Raw set
+// (Data.Object is left nil).
+func decodeEvent(body []byte) (*stripe.Event, bool) {
+	var w wireEvent
+	if err := json.Unmarshal(body, &w); err != nil || w.ID == "" || w.Type == "" ||
+		(w.Object != "" && w.Object != "event") || w.Data == nil || len(w.Data.Object) == 0 {
+		return nil, false
+	}
+	return &stripe.Event{
+		ID: w.ID, Object: "event", APIVersion: w.APIVersion, Created: w.Created,
+		Livemode: w.Livemode, Type: stripe.EventType(w.Type),
+		Data: &stripe.EventData{Raw: w.Data.Object},
+	}, true
 }
 
 // signatureTime returns the timestamp of a Stripe-Signature header, read as
@@ -364,10 +412,13 @@ func signatureTime(header string) (time.Time, bool) {
 	return ts, found
 }
 
-// Handle applies one verified event and returns what it did. It is the core
-// of ServeHTTP after the signature check, for apps that receive events
-// another way (for example from a queue fed by a verified endpoint); it
-// does not check the event's mode.
+// Handle applies one verified event and returns what it did: the outcome
+// word of the 200 reply, or an *[Error] (400 for an event it cannot read,
+// 500 for a store or Stripe failure, to be retried). It is the core of
+// ServeHTTP after the signature check, for apps that receive events another
+// way (for example from a queue fed by a verified endpoint); it does not
+// check the event's mode. It reads ev.Data.Raw, which stripe-go's webhook
+// package and json.Unmarshal into a stripe.Event fill in.
 func (h *WebhookHandler) Handle(ctx context.Context, ev *stripe.Event) (outcome string, err error) {
 	res := h.handle(ctx, ev)
 	if res.err != nil {
@@ -441,16 +492,40 @@ func (h *WebhookHandler) handleSubscription(ctx context.Context, ev *stripe.Even
 	h.readAndApply(ctx, ev, created, res)
 }
 
+// readAt returns when a state read now may claim to be newer than every
+// event of created's second: not before the next second has begun. It
+// waits (at most a second, and only for an event of the current second)
+// until then, so that the read reflects every event of that second.
+func (h *WebhookHandler) readAt(ctx context.Context, created time.Time) (time.Time, error) {
+	next := time.Unix(created.Unix()+1, 0)
+	now := h.now()
+	if wait := next.Sub(now); wait > 0 {
+		if err := h.sleep(ctx, wait); err != nil {
+			return time.Time{}, err
+		}
+		if now = h.now(); now.Before(next) {
+			now = next
+		}
+	}
+	return now, nil
+}
+
 // readAndApply reads the event's subscription from Stripe and applies the
 // read state with the event's id and created time and Seq = the read's time
-// in nanoseconds.
+// in nanoseconds. The read is made once the clock has left the event's
+// second ([WebhookHandler.readAt]), so Seq rightly beats every event of
+// that second, delivered before or after.
 func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, created time.Time, res *eventResult) {
 	p := &stripe.SubscriptionParams{}
 	p.Context = ctx
 	if h.cfg.Plans.ProductMetadataKey != "" {
 		p.AddExpand("items.data.price.product")
 	}
-	readAt := h.now()
+	readAt, err := h.readAt(ctx, created)
+	if err != nil {
+		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"wait_for_read", err}), "canceled"
+		return
+	}
 	s, err := h.cfg.Subscriptions.Get(res.subID, p)
 	if s != nil && s.LastResponse != nil {
 		res.reqID = s.LastResponse.RequestID

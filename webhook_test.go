@@ -118,6 +118,7 @@ type whEnv struct {
 	logs  *bytes.Buffer
 	obs   *[]billing.Observation
 	now   time.Time
+	slept time.Duration // total wait before reads, on the fake clock
 }
 
 // newEnv returns a handler on a fresh store holding user1 (FREE, linked to
@@ -146,6 +147,11 @@ func newWHEnv(t *testing.T, mut ...func(*billing.WebhookConfig)) *whEnv {
 		t.Fatal(err)
 	}
 	billing.SetWebhookClock(h, func() time.Time { return e.now })
+	billing.SetWebhookSleep(h, func(ctx context.Context, d time.Duration) error {
+		e.now = e.now.Add(d)
+		e.slept += d
+		return ctx.Err()
+	})
 	e.h = h
 	t.Cleanup(func() {
 		for _, bad := range []string{secret, oldSecret, "hunter2", "No such subscription"} {
@@ -325,6 +331,16 @@ func TestWebhookSignature(t *testing.T) {
 		{name: "future variant", req: func() *http.Request { return req(payload, billingtest.Future, t0) }, want: 400, reason: "timestamp_in_future"},
 		{name: "a year ahead", req: func() *http.Request { return req(payload, billingtest.Valid, t0.AddDate(1, 0, 0)) }, want: 400, reason: "timestamp_in_future"},
 		{name: "other API version", req: func() *http.Request { return req(payload, billingtest.OtherAPIVersionSignature, t0) }, want: 200},
+		{name: "newer API version", req: func() *http.Request {
+			return billingtest.WebhookRequest(payload, secret, billingtest.RequestOptions{Variant: billingtest.OtherAPIVersionSignature, APIVersion: "2025-03-31.basil", Time: t0})
+		}, want: 200},
+		{name: "pre-2017 API version: request is a string", req: func() *http.Request {
+			old := bytes.Replace(payload, []byte(`"request":{"id":null,"idempotency_key":null}`), []byte(`"request":"req_old"`), 1)
+			if bytes.Equal(old, payload) {
+				panic("payload has no request object")
+			}
+			return billingtest.WebhookRequest(old, secret, billingtest.RequestOptions{Variant: billingtest.OtherAPIVersionSignature, APIVersion: "2015-10-16", Time: t0})
+		}, want: 200},
 		{name: "not JSON", req: func() *http.Request { return signedReq([]byte("not json"), t0) }, want: 400, reason: "bad_event_json"},
 		{name: "event without id", req: func() *http.Request {
 			return signedReq([]byte(`{"object":"event","type":"customer.subscription.updated","data":{"object":{}}}`), t0)
@@ -679,10 +695,16 @@ func TestWebhookTie(t *testing.T) {
 		g.put(sub1, cus1, "active", "price_basic")
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
+		e.now = t0.Add(400 * time.Millisecond)
 		e.expect(pro, 200, "applied") // tie, read, Stripe's state applied
 		e.wantPlan(user1, billing.Basic)
 		if g.calls != 1 {
 			t.Fatalf("getter calls = %d, want 1", g.calls)
+		}
+		// The event is of the current second: the read waited for the next
+		// one, so that it reflects every event of t0's second.
+		if e.slept != 600*time.Millisecond {
+			t.Fatalf("waited %v before the read, want 600ms", e.slept)
 		}
 		if g.last.Context == nil {
 			t.Fatal("the read does not carry the request's context")
@@ -695,6 +717,32 @@ func TestWebhookTie(t *testing.T) {
 		// An event of the tie's second, from before the read, is now stale.
 		e.expect(subEvent("customer.subscription.updated", "trialing", "price_basic", t0), 200, "stale")
 		e.wantPlan(user1, billing.Pro)
+	})
+	t.Run("an old event's tie reads at once", func(t *testing.T) {
+		g := &getter{}
+		g.put(sub1, cus1, "active", "price_basic")
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+		e.now = t0.Add(time.Minute) // a retry, a minute later
+		e.expect(basic, 200, "applied")
+		e.expect(pro, 200, "applied")
+		if e.slept != 0 || g.calls != 1 {
+			t.Fatalf("waited %v, %d reads; want no wait, 1 read", e.slept, g.calls)
+		}
+	})
+	t.Run("a later event of the tie's second delivered before the read loses to it", func(t *testing.T) {
+		// The read comes after the second is over, so it is newer than
+		// every event of that second: here Stripe ended on PRO.
+		g := &getter{}
+		g.put(sub1, cus1, "active", "price_pro")
+		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
+		e.expect(pro, 200, "applied")
+		e.expect(basic, 200, "applied") // tie: read PRO
+		e.wantPlan(user1, billing.Pro)
+		// Another event of that second ties again; Stripe still says PRO.
+		e.now = t0.Add(2 * time.Second)
+		e.expect(subEvent("customer.subscription.updated", "past_due", "price_basic", t0), 200, "applied")
+		e.wantPlan(user1, billing.Pro)
+		e.wantStored(sub1, "active", billing.Pro)
 	})
 	t.Run("without a getter the stored state is kept", func(t *testing.T) {
 		e := newWHEnv(t)

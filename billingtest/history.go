@@ -42,8 +42,8 @@ type PropertyConfig struct {
 	Faults float64
 	// Reads is the share of histories that also get a read from Stripe in
 	// their middle, applied as [billing.ReturnSync] applies it (no event
-	// id, Created = the read's time, Seq = that time in nanoseconds) at a
-	// random place among the deliveries. Default 0.3; negative for none.
+	// id, Created = the read's time, Seq = 0) at a random place among the
+	// deliveries. Default 0.3; negative for none.
 	Reads float64
 	// Seed makes the histories and orders reproducible. Default: a seed
 	// from the clock, logged so that a failure can be replayed.
@@ -456,7 +456,7 @@ func (h *history) readAt(r *rand.Rand) *billing.SubscriptionChange {
 	return &billing.SubscriptionChange{
 		Subscription: billing.Subscription{ID: ev.sub, CustomerID: h.customer, Status: ev.status, Plan: planOf(ev.status, ev.price), PriceID: ev.price},
 		Created:      at,
-		Seq:          at.UnixNano(),
+		Seq:          0,
 	}
 }
 
