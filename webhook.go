@@ -140,11 +140,14 @@ type WebhookConfig struct {
 // of its version (2023-10-16) by default, so an endpoint pinned to another
 // version would fail every delivery and lose all of them after Stripe's
 // three days of retries. The handler reads only fields that have kept their
-// shape across API versions (subscription id, customer, status,
-// items.data[].price id, lookup key and product; checkout
-// client_reference_id and customer), decoded on their own rather than into
-// stripe-go's structs; an event whose object lacks them is answered 400.
-// The event's api_version is logged when it differs from stripe-go's.
+// shape across API versions (the event's id, type, created and livemode;
+// the subscription's id, customer, status and items.data[].price id,
+// lookup key and product; the checkout session's client_reference_id and
+// customer), decoded on their own rather than into stripe-go's structs,
+// some of whose fields changed type between versions; an event whose object
+// lacks them is answered 400. The event's api_version is logged when it
+// differs from stripe-go's. Reads from Stripe (ties, product metadata, the
+// return sync) use stripe-go's own version.
 //
 // Handled events: customer.subscription.created, .updated, .deleted,
 // .paused, .resumed, .pending_update_applied and .pending_update_expired
@@ -171,9 +174,9 @@ type WebhookConfig struct {
 // Created and Seq = the read's time in nanoseconds, above any status. For
 // an event of the current second it first waits for the next second (at
 // most 1 s), so that the read reflects every event of the event's second
-// and may rightly beat them all. A
-// store error, or a Stripe error during that read, is 500: the event is not
-// remembered and Stripe delivers it again. An event for a customer no user
+// and may rightly beat them all. A store error, or a Stripe error during
+// that read, is 500: the event is not remembered and Stripe delivers it
+// again. An event for a customer no user
 // is linked to yet is applied all the same (the store keeps it), so the
 // user gets the right plan when the customer is linked, in either order.
 //
