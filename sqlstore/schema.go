@@ -80,8 +80,14 @@ var ownUsers = UsersTable{
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // quoteIdent returns name (optionally schema.name) as a quoted SQL
-// identifier, or an error if it is not a plain identifier.
-func quoteIdent(name string) (string, error) {
+// identifier, or an error if it is not a plain identifier. SQLite gets
+// backquotes: a double-quoted name that matches no column would be read as
+// a string literal there.
+func quoteIdent(d Dialect, name string) (string, error) {
+	q := `"`
+	if d == SQLite {
+		q = "`"
+	}
 	parts := strings.Split(name, ".")
 	if len(parts) > 2 {
 		return "", fmt.Errorf("sqlstore: %q is not a valid table or column name (want name or schema.name of letters, digits and _)", name)
@@ -90,7 +96,7 @@ func quoteIdent(name string) (string, error) {
 		if !identRE.MatchString(p) {
 			return "", fmt.Errorf("sqlstore: %q is not a valid table or column name (want name or schema.name of letters, digits and _)", name)
 		}
-		parts[i] = `"` + p + `"`
+		parts[i] = q + p + q
 	}
 	return strings.Join(parts, "."), nil
 }

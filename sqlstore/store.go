@@ -150,7 +150,7 @@ func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 	name := func(n string) string {
 		var q string
 		if err == nil {
-			q, err = quoteIdent(n)
+			q, err = quoteIdent(d, n)
 		}
 		return q
 	}
