@@ -74,10 +74,14 @@
 //
 // # SQLite notes
 //
-// Open the database with a busy timeout and in WAL mode, for example with
-// modernc.org/sqlite:
+// Open the database with a busy timeout, in WAL mode and (for speed,
+// safe in WAL mode) synchronous=NORMAL, for example with modernc.org/sqlite:
 //
-//	sql.Open("sqlite", "file:billing.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//	sql.Open("sqlite", "file:billing.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+//
+// The store works without them (it retries "database is locked" itself for
+// up to [WithBusyTimeout]), only slower. A Store also queues its own
+// writing transactions in process, since SQLite has one writer at a time.
 //
 // A ":memory:" database is per connection: give it db.SetMaxOpenConns(1)
 // or use a file.
