@@ -297,7 +297,7 @@ func (s *Store) userBy(ctx context.Context, query, key string) (billing.User, bo
 	err := s.retry(ctx, func() error {
 		var err error
 		u, err = scanUser(s.db.QueryRowContext(ctx, query, key))
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) || s.notAKey(err) {
 			found = false
 			return nil
 		}
@@ -308,6 +308,17 @@ func (s *Store) userBy(ctx context.Context, query, key string) (billing.User, bo
 		return billing.User{}, false, fmt.Errorf("sqlstore: read user: %w", err)
 	}
 	return u, found, nil
+}
+
+// notAKey reports whether err says that a user id cannot be a key of the
+// users table (PostgreSQL: "abc" for an integer column, SQLSTATE 22P02 or
+// 22003): such a user does not exist.
+func (s *Store) notAKey(err error) bool {
+	if err == nil || s.dialect != Postgres {
+		return false
+	}
+	var e interface{ SQLState() string }
+	return errors.As(err, &e) && (e.SQLState() == "22P02" || e.SQLState() == "22003")
 }
 
 // Subscription returns the stored state of a subscription; found=false and
@@ -521,7 +532,7 @@ func (s *Store) LinkCustomer(ctx context.Context, userID, customerID string) (bo
 			}
 			var current sql.NullString
 			err := q.QueryRowContext(ctx, s.q.lockUser, userID).Scan(&current)
-			if errors.Is(err, sql.ErrNoRows) {
+			if errors.Is(err, sql.ErrNoRows) || s.notAKey(err) {
 				return false, nil
 			}
 			if err != nil {

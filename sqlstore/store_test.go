@@ -103,6 +103,13 @@ func TestIntegerUserIDs(t *testing.T) {
 					t.Errorf("User(%s) (-want +got):\n%s", want.ID, diff)
 				}
 			}
+			// An id that is no integer is an unknown user, not an error.
+			if got, found, err := s.User(ctx, "abc"); err != nil || found {
+				t.Errorf("User(abc) = %+v, %v, %v; want not found, nil error", got, found, err)
+			}
+			if found, err := s.LinkCustomer(ctx, "abc", "cus_x"); err != nil || found {
+				t.Errorf("LinkCustomer(abc) = %v, %v; want not found, nil error", found, err)
+			}
 			if got, found, err := s.UserByCustomer(ctx, "cus_7"); err != nil || !found || got.ID != "7" {
 				t.Errorf("UserByCustomer(cus_7) = %+v, %v, %v", got, found, err)
 			}
