@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -132,6 +133,7 @@ func startCluster() *cluster {
 		gid, _ := strconv.Atoi(u.Gid)
 		cred = &runAs{uid: uid, gid: gid}
 	}
+	sweepStale()
 	dir, err := os.MkdirTemp("", "billing-pg-")
 	if err != nil {
 		c.err = err
@@ -161,6 +163,22 @@ func startCluster() *cluster {
 		}
 	}
 	return c
+}
+
+// sweepStale removes the directories of clusters whose test process was
+// killed before Main could stop them (the server itself then stops, see
+// sysProcAttr): no postmaster.pid, untouched for 10 minutes.
+func sweepStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "billing-pg-*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < 10*time.Minute {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "data", "postmaster.pid")); errors.Is(err, os.ErrNotExist) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 func (c *cluster) startPostgres(data string, cred *runAs) error {
