@@ -76,6 +76,7 @@ type Stripe struct {
 	subs          map[string]*StripeSubscription
 	sessions      []PortalSession
 	calls         []Call
+	callsGen      int           // incremented by Reset: a call in flight then is no longer recorded
 	callAdded     chan struct{} // closed and replaced when a call is recorded
 	rules         []*faultRule
 	defaultReturn string
@@ -479,6 +480,7 @@ func (s *Stripe) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls = nil
+	s.callsGen++
 	s.sessions = nil
 	s.rules = nil
 }
@@ -708,7 +710,7 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reused := ci.requests.Add(1) > 1
 	s.mu.Lock()
-	idx := len(s.calls)
+	idx, gen := len(s.calls), s.callsGen
 	s.calls = append(s.calls, Call{
 		Method:         r.Method,
 		Path:           r.URL.Path,
@@ -726,13 +728,17 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		s.mu.Lock()
-		s.calls[idx].Status = rw.status
+		if s.callsGen == gen { // not forgotten by a Reset meanwhile
+			s.calls[idx].Status = rw.status
+		}
 		s.mu.Unlock()
 	}()
 
 	if f, ok := s.takeFault(r.Method, r.URL.Path); ok {
 		s.mu.Lock()
-		s.calls[idx].Fault = f.String()
+		if s.callsGen == gen {
+			s.calls[idx].Fault = f.String()
+		}
 		s.mu.Unlock()
 		if !s.inject(rw, r, f, reused) {
 			return
