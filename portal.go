@@ -329,7 +329,12 @@ func (s *PortalService) ownSubscription(ctx context.Context, u User, named strin
 // user waits for a button), and it keeps up to 64 idle connections to Stripe
 // so that concurrent requests reuse TLS connections instead of opening new
 // ones. Pass nil for defaults; a non-nil cfg is used as it is, with
-// HTTPClient filled in if empty. It never touches stripe-go's globals.
+// HTTPClient filled in if empty, and its LeveledLogger (default: silent)
+// wrapped so that stripe-go's records never carry a response body (a portal
+// session's holds its URL, a bearer credential), Stripe's error text or an
+// error's text: even at debug level, stripe-go logs only methods, paths,
+// timings, retries and error kinds with Stripe's request id. It never
+// touches stripe-go's globals.
 func NewBackend(cfg *stripe.BackendConfig) stripe.Backend {
 	if cfg == nil {
 		cfg = &stripe.BackendConfig{}
@@ -341,6 +346,8 @@ func NewBackend(cfg *stripe.BackendConfig) stripe.Backend {
 		// stripe-go logs errors at its default level to stderr, Stripe's
 		// text included; the service logs what matters itself.
 		cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
+	} else if _, ok := cfg.LeveledLogger.(redactingLogger); !ok {
+		cfg.LeveledLogger = redactingLogger{next: cfg.LeveledLogger}
 	}
 	return stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
 }
