@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,11 +15,13 @@ var (
 )
 
 // Main runs the tests of m, then stops the servers the tests started (the
-// PostgreSQL cluster of [Postgres], stripe-mock), then exits with the tests'
-// exit code. A test package that calls [Postgres] must use it as TestMain:
+// PostgreSQL cluster of [Postgres], stripe-mock), then runs the after
+// checks (for example a goroutine-leak check), then exits with the tests'
+// exit code, or 1 if a check failed. A test package that calls [Postgres]
+// must use it as TestMain:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, after ...func() error) {
 	mainRunning.Store(true)
 	code := m.Run()
 	exitMu.Lock()
@@ -29,6 +32,14 @@ func Main(m *testing.M) {
 		fs[i]()
 	}
 	StopStripeMock()
+	for _, check := range after {
+		if err := check(); err != nil {
+			fmt.Fprintf(os.Stderr, "FAIL after the tests: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
 	os.Exit(code)
 }
 
