@@ -199,3 +199,13 @@ func portalRequest(token, body string) *http.Request {
 	}
 	return r
 }
+
+// webhookPlans maps the kit's standard prices.
+func webhookPlans(t testing.TB) billing.PriceTable {
+	t.Helper()
+	p, err := billing.ParsePriceTable(billingtest.PriceBasic + "=BASIC," + billingtest.PricePro + "=PRO")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
