@@ -61,7 +61,10 @@
 // serialization failures (SQLSTATE 40P01, 40001) are retried a bounded
 // number of times ([WithRetries]); SQLITE_BUSY is retried with backoff for
 // a bounded time ([WithBusyTimeout]). A returned error means the
-// transaction was rolled back and nothing was written.
+// transaction was rolled back and nothing was written: a context canceled
+// during the statements rolls back; once they are done, the COMMIT is no
+// longer cut short by the context (only a connection lost during the
+// COMMIT itself leaves the outcome unknown, as with any database).
 //
 // # Event ids
 //

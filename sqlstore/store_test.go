@@ -327,9 +327,11 @@ func TestCanceledWrite(t *testing.T) {
 			// Deadlines from 0 up: the first ones cut the write at every
 			// step of its transaction, a later one lets it through.
 			done := false
+			var err error
 			for d := time.Duration(0); d < 10*time.Second && !done; d += d/8 + 50*time.Microsecond {
 				ctx, cancel := context.WithTimeout(context.Background(), d)
-				out, err := s.ApplySubscription(ctx, c, time.Hour)
+				var out billing.Outcome
+				out, err = s.ApplySubscription(ctx, c, time.Hour)
 				cancel()
 				if err == nil {
 					if out != billing.Applied {
@@ -339,7 +341,7 @@ func TestCanceledWrite(t *testing.T) {
 				}
 			}
 			if !done {
-				t.Fatal("no ApplySubscription completed within 10s")
+				t.Fatalf("no ApplySubscription completed within 10s; last error: %v", err)
 			}
 			out, err := s.ApplySubscription(context.Background(), c, time.Hour)
 			if err != nil || out != billing.Duplicate {

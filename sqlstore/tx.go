@@ -24,22 +24,36 @@ var errRetry = errors.New("sqlstore: concurrent insert, retry")
 
 // inTx runs fn in one transaction of the dialect's locking rule and commits
 // if fn returns commit=true and a nil error, else rolls back.
+//
+// ctx cuts the statements short, but not the COMMIT: once fn is done and
+// ctx still live, the commit runs to its end, so that a cancelation
+// arriving meanwhile cannot leave the caller with an error for a write that
+// the database did make. (BeginTx ties the transaction's COMMIT to its
+// context, hence the transaction runs on a context without cancelation and
+// only fn's statements on ctx.)
 func (s *Store) inTx(ctx context.Context, fn func(q querier) (commit bool, err error)) error {
 	if s.dialect == SQLite {
 		return s.inImmediateTx(ctx, fn)
 	}
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return err
 	}
 	commit, err := fn(tx)
-	if err != nil || !commit {
-		if rerr := tx.Rollback(); rerr != nil && err == nil && !errors.Is(rerr, sql.ErrTxDone) {
-			err = rerr
+	if err == nil && commit {
+		if err = ctx.Err(); err == nil {
+			return tx.Commit()
 		}
-		return err
 	}
-	return tx.Commit()
+	if rerr := tx.Rollback(); rerr != nil && err == nil && !errors.Is(rerr, sql.ErrTxDone) {
+		err = rerr
+	}
+	return err
 }
 
 // inImmediateTx runs fn between BEGIN IMMEDIATE and COMMIT on one
@@ -57,16 +71,22 @@ func (s *Store) inImmediateTx(ctx context.Context, fn func(q querier) (bool, err
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return err
+	_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+	commit := false
+	if err == nil {
+		commit, err = fn(conn)
 	}
-	commit, err := fn(conn)
 	if err == nil && commit {
-		if _, err = conn.ExecContext(ctx, "COMMIT"); err == nil {
-			return nil
+		if err = ctx.Err(); err == nil {
+			// Not cut short by ctx: see inTx.
+			if _, err = conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err == nil {
+				return nil
+			}
 		}
 	}
-	// Roll back even if ctx is done: the connection goes back to the pool.
+	// Roll back even if ctx is done, and even if BEGIN failed (it may
+	// have begun before it saw ctx canceled): the connection goes back to
+	// the pool.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, rerr := conn.ExecContext(rctx, "ROLLBACK"); rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
