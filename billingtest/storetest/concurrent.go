@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
-	"github.com/google/go-cmp/cmp"
 )
 
 // workers is the number of goroutines delivering changes at once.
@@ -74,8 +74,8 @@ func runSameEvent(t *testing.T, stores []Store) {
 		t.Errorf("ApplySubscription: %v", err)
 	}
 	want := map[billing.Outcome]int{applied: 1, duplicate: n - 1}
-	if diff := cmp.Diff(want, outs.m[c.EventID]); diff != "" {
-		t.Errorf("outcomes of %d concurrent deliveries of one event (-want +got):\n%s", n, diff)
+	if got := outs.m[c.EventID]; !maps.Equal(got, want) {
+		t.Errorf("outcomes of %d concurrent deliveries of one event = %v, want %v", n, got, want)
 	}
 	u, _, err := stores[0].User(context.Background(), "u1")
 	if err != nil || u.Plan != pro {
@@ -323,9 +323,9 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 			t.Errorf("User(%s) = found %v, %v", want.ID, found, err)
 			continue
 		}
-		if diff := cmp.Diff(want, got); diff != "" {
+		if got != want {
 			if bad++; bad <= 10 {
-				t.Errorf("User(%s) after %v (-want +got):\n%s", want.ID, hs.subs, diff)
+				t.Errorf("User(%s) after %v\n got %+v\nwant %+v", want.ID, hs.subs, got, want)
 			}
 		}
 		byCus, found, err := stores[(i+1)%len(stores)].UserByCustomer(ctx, hs.customer)
@@ -342,8 +342,8 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 				t.Errorf("Subscription(%s) = found %v, %v", final.ID, found, err)
 				continue
 			}
-			if diff := cmp.Diff(final, got); diff != "" {
-				t.Errorf("Subscription(%s) (-want +got):\n%s", final.ID, diff)
+			if got != final {
+				t.Errorf("Subscription(%s)\n got %+v\nwant %+v", final.ID, got, final)
 			}
 		}
 	}

@@ -34,7 +34,6 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
-	"github.com/google/go-cmp/cmp"
 )
 
 // Store is what the contract covers: both store interfaces.
@@ -426,8 +425,8 @@ func runTable(t *testing.T, h Harness) {
 					t.Errorf("User(%q) = found %v, err %v; want found", want.ID, found, err)
 					continue
 				}
-				if diff := cmp.Diff(want, got); diff != "" {
-					t.Errorf("User(%q) (-want +got):\n%s", want.ID, diff)
+				if got != want {
+					t.Errorf("User(%q)\n got %+v\nwant %+v", want.ID, got, want)
 				}
 			}
 			for _, id := range tc.missing {
@@ -455,8 +454,8 @@ func runTable(t *testing.T, h Harness) {
 						t.Errorf("Subscription(%q) = found %v, err %v; want found", want.ID, found, err)
 						continue
 					}
-					if diff := cmp.Diff(want, got); diff != "" {
-						t.Errorf("Subscription(%q) (-want +got):\n%s", want.ID, diff)
+					if got != want {
+						t.Errorf("Subscription(%q)\n got %+v\nwant %+v", want.ID, got, want)
 					}
 				}
 			}
