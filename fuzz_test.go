@@ -92,9 +92,6 @@ func FuzzPortalCookie(f *testing.F) {
 				t.Fatalf("200 with %d calls, sessions %+v, reply url %q", len(calls), sess, body["url"])
 			}
 		}
-		if len(tok) >= 4 && strings.Contains(w.Body.String(), tok) {
-			t.Fatalf("reply echoes the token: %s", w.Body)
-		}
 		for _, u := range billingtest.Users() {
 			if got, _, _ := store.User(context.Background(), u.ID); got != u {
 				t.Fatalf("store changed: %+v, want %+v", got, u)
