@@ -121,7 +121,13 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 	st := LoadStats{Portal: map[int]int{}, Webhook: map[string]int{}, Events: events}
 	var mu sync.Mutex
 	okByUser := make([]int, cfg.Users)
-	var nextPortal, nextHook atomic.Int64
+	var nextPortal, nextHook, failures atomic.Int64
+	// fail reports the first 20 unexpected replies, then only counts them.
+	fail := func(format string, args ...any) {
+		if failures.Add(1) <= 20 {
+			t.Errorf(format, args...)
+		}
+	}
 	total := int64(cfg.Workers * cfg.Requests)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -147,7 +153,7 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 				portal.ServeHTTP(w, r)
 				ok := w.Code == want || want == 0 && (w.Code == http.StatusOK || w.Code == http.StatusForbidden)
 				if !ok {
-					t.Errorf("portal request %d: status %d (%s), want %d", j, w.Code, bytes.TrimSpace(w.Body.Bytes()), want)
+					fail("portal request %d: status %d (%s), want %d", j, w.Code, bytes.TrimSpace(w.Body.Bytes()), want)
 				}
 				mu.Lock()
 				st.Portal[w.Code]++
@@ -178,7 +184,7 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 					key = rep.Outcome
 				}
 				if want := map[bool]int{true: http.StatusBadRequest, false: http.StatusOK}[d.forged]; w.Code != want {
-					t.Errorf("webhook delivery %d: status %d (%s), want %d", j, w.Code, bytes.TrimSpace(w.Body.Bytes()), want)
+					fail("webhook delivery %d: status %d (%s), want %d", j, w.Code, bytes.TrimSpace(w.Body.Bytes()), want)
 				}
 				mu.Lock()
 				st.Webhook[key]++
@@ -188,6 +194,9 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 	}
 	wg.Wait()
 	st.Elapsed = time.Since(start)
+	if n := failures.Load(); n > 20 {
+		t.Errorf("%d unexpected replies in all (the first 20 are above)", n)
+	}
 	st.StripeCalls = len(fake.Calls())
 
 	// Portal: one Stripe call per 200, for the right customer.
