@@ -11,8 +11,12 @@ package billing_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +256,49 @@ func FuzzWebhook(f *testing.F) {
 			t.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	})
+}
+
+// TestFuzzCorpusHostileReturnURLs keeps the committed seed corpus of
+// FuzzPortalBody honest: at least 25 distinct return_url forms in it (as
+// return_url or as an after_completion redirect) are outside the
+// allowlist by net/url's reading, so every run of the seeds (each go test)
+// proves them refused.
+func TestFuzzCorpusHostileReturnURLs(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzPortalBody")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := map[string]bool{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) != 2 || lines[0] != "go test fuzz v1" || !strings.HasPrefix(lines[1], "string(") {
+			t.Fatalf("%s is not a go test fuzz v1 file of one string", e.Name())
+		}
+		body, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "string("), ")"))
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		var opts billing.SessionOptions
+		if json.Unmarshal([]byte(body), &opts) != nil {
+			continue
+		}
+		urls := []string{opts.ReturnURL}
+		if opts.Flow != nil && opts.Flow.AfterCompletion != nil {
+			urls = append(urls, opts.Flow.AfterCompletion.ReturnURL)
+		}
+		for _, u := range urls {
+			if u != "" && !allowedByNetURL(u, fuzzAllowed) {
+				hostile[u] = true
+			}
+		}
+	}
+	if len(hostile) < 25 {
+		t.Fatalf("the corpus holds %d hostile return_url forms, want at least 25", len(hostile))
+	}
+	t.Logf("%d hostile return_url forms in %s", len(hostile), dir)
 }
