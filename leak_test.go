@@ -181,15 +181,18 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 		return b
 	}
-	portal := func(timeout time.Duration) http.Handler {
+	portal := func(timeout time.Duration, store billing.UserStore) http.Handler {
 		b := backend(timeout)
-		return billingtest.NewPortalService(t, fake, nil, func(c *billing.Config) {
+		return billingtest.NewPortalService(t, fake, store, func(c *billing.Config) {
 			c.Stripe = &session.Client{B: b, Key: key}
 			c.Subscriptions = &subscription.Client{B: b, Key: key}
 			c.Logger = logger
 		}).Handler(auth)
 	}
-	h, slow := portal(10*time.Second), portal(100*time.Millisecond)
+	h, slow := portal(10*time.Second, nil), portal(100*time.Millisecond, nil)
+	brokenStore := portal(10*time.Second, billing.UserStoreFunc(func(context.Context, string) (billing.User, bool, error) {
+		return billing.User{}, false, errors.New("dial tcp db.internal:5432: password=hunter2")
+	}))
 
 	portalRows := []struct {
 		name, token, body string
@@ -198,10 +201,12 @@ func TestNoSecretsInLogs(t *testing.T) {
 		fault             *billingtest.Fault
 		path              string // the fault's path; default portal sessions
 		slow, cancel      bool
+		brokenStore       bool
 	}{
 		{name: "created", token: tokPro},
 		{name: "created with options", token: tokPro, body: `{"return_url":"https://app.example.com/billing?x=` + inBody + `","locale":"de","flow":{"type":"subscription_cancel","after_completion":{"type":"redirect","return_url":"https://app.example.com/done"}}}`},
 		{name: "no cookie"},
+		{name: "store failure", token: tokPro, brokenStore: true},
 		{name: "forged token", token: tokBad},
 		{name: "expired token", token: tokOld},
 		{name: "unknown user", token: tokGone},
@@ -244,8 +249,11 @@ func TestNoSecretsInLogs(t *testing.T) {
 			r.Header.Set(k, v)
 		}
 		hh := h
-		if row.slow {
+		switch {
+		case row.slow:
 			hh = slow
+		case row.brokenStore:
+			hh = brokenStore
 		}
 		if row.cancel {
 			ctx, cancel := context.WithCancel(context.Background())
