@@ -16,6 +16,13 @@
 //	-webhook-secret SECRET Stripe webhook signing secret [STRIPE_WEBHOOK_SECRET];
 //	                       without it POST /api/subscription/webhook is not served
 //	-price-plans LIST      price_id=PLAN pairs (price_basic=BASIC,price_pro=PRO)
+//	-db DSN                a postgres:// URL or a SQLite file path: keep users,
+//	                       subscriptions and event ids there (package sqlstore)
+//	                       instead of in memory; the schema is created if missing
+//
+// The demo is a module of its own (it imports the database drivers, which
+// the library's root module must not require); the repository's go.work
+// makes `go run ./examples/demo` work from the repository root.
 //
 // It serves POST /api/subscription/create-portal-session, POST
 // /api/subscription/webhook (with a secret), and GET /billing/return, the
@@ -26,6 +33,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,6 +51,9 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/sqlstore"
+	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx", for -db postgres://...
+	_ "modernc.org/sqlite"             // driver "sqlite", for -db FILE
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/billingportal/session"
 	"github.com/stripe/stripe-go/v76/subscription"
@@ -84,6 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	returnURL := fs.String("return-url", "", "default return URL (default http://ADDR/account)")
 	allowed := fs.String("allowed-return", "", "comma-separated origins or URL prefixes allowed as return_url")
 	webhookSecret := fs.String("webhook-secret", getenv("STRIPE_WEBHOOK_SECRET"), "Stripe webhook signing secret, whsec_... (default $STRIPE_WEBHOOK_SECRET)")
+	dsn := fs.String("db", "", "postgres:// URL or SQLite file path for the SQL store (default: in memory)")
 	pricePlans := fs.String("price-plans", "price_basic=BASIC,price_pro=PRO", "comma-separated price_id=PLAN pairs mapping Stripe prices to plans")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,6 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 	}
 
+	plans, err := billing.ParsePriceTable(*pricePlans)
+	if err != nil {
+		return fmt.Errorf("-price-plans: %w", err)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -105,21 +121,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if *returnURL == "" {
 		*returnURL = base + "/billing/return"
 	}
-	plans, err := billing.ParsePriceTable(*pricePlans)
-	if err != nil {
-		return fmt.Errorf("-price-plans: %w", err)
-	}
 
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	store := billing.NewMemoryStore()
+	store, put, closeStore, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	auth := newTokenAuth()
 	for _, u := range users {
 		plan, err := billing.ParsePlan(u.Plan)
 		if err != nil {
 			return fmt.Errorf("user %q: %w", u.ID, err)
 		}
-		store.Put(billing.User{ID: u.ID, Plan: plan, StripeCustomerID: u.StripeCustomerID})
+		if err := put(ctx, billing.User{ID: u.ID, Plan: plan, StripeCustomerID: u.StripeCustomerID}); err != nil {
+			return fmt.Errorf("seed user %q: %w", u.ID, err)
+		}
 		auth.add(u.Token, u.ID, u.ExpiresAt)
+	}
+	if *dsn != "" {
+		fmt.Fprintf(out, "store: %s (sqlstore)\n", sqlstore.DialectOf(*dsn))
+	} else {
+		fmt.Fprintln(out, "store: memory")
 	}
 
 	// Stripe: the real API (or a stripe-mock) when configured, else the
@@ -301,4 +324,48 @@ func (a *tokenAuth) verify(_ context.Context, token string) (string, error) {
 		return "", billing.ErrTokenExpired
 	}
 	return e.userID, nil
+}
+
+// store is what the demo needs of a store: the portal's and the sync's.
+type store interface {
+	billing.UserStore
+	billing.SyncStore
+}
+
+// openStore returns the memory store, or with a DSN the SQL store on
+// PostgreSQL (postgres:// URL) or SQLite (file path), migrated; put seeds a
+// user.
+func openStore(ctx context.Context, dsn string) (store, func(context.Context, billing.User) error, func(), error) {
+	if dsn == "" {
+		m := billing.NewMemoryStore()
+		return m, func(_ context.Context, u billing.User) error { m.Put(u); return nil }, func() {}, nil
+	}
+	d := sqlstore.DialectOf(dsn)
+	driver, source := "pgx", dsn
+	if d == sqlstore.SQLite {
+		driver = "sqlite"
+		if !strings.HasPrefix(dsn, "file:") {
+			source = "file:" + dsn
+		}
+		if !strings.Contains(source, "?") {
+			source += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+		}
+	}
+	db, err := sql.Open(driver, source)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("-db: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("-db: cannot reach the %s database: %w", d, err)
+	}
+	s, err := sqlstore.New(db, d)
+	if err == nil {
+		err = s.Migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, fmt.Errorf("-db: %w", err)
+	}
+	return s, s.PutUser, func() { db.Close() }, nil
 }

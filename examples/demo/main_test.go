@@ -350,3 +350,43 @@ func TestDemoFlowAndReturnSync(t *testing.T) {
 		t.Fatalf("return sync ended at %s with %q", resp.Request.URL, page)
 	}
 }
+
+// TestDemoSQLStore runs two demos on one database (-db): a webhook applied
+// through one is what the other's portal endpoint sees, on SQLite and on
+// PostgreSQL.
+func TestDemoSQLStore(t *testing.T) {
+	const secret = "whsec_demo_sql"
+	for name, dsn := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "billing.db") },
+		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := dsn(t)
+			env := map[string]string{"STRIPE_WEBHOOK_SECRET": secret}
+			a, outA := startDemo(t, env, "-db", db)
+			b, _ := startDemo(t, env, "-db", db)
+			if !strings.Contains(outA.String(), "(sqlstore)") {
+				t.Errorf("demo does not say it uses the SQL store:\n%s", outA)
+			}
+			checkRows(t, a, defaultRows)
+			checkRows(t, b, defaultRows)
+			ev := billingtest.SubscriptionEvent("customer.subscription.deleted",
+				billingtest.SubscriptionSpec{ID: "sub_demo_pro", Customer: "cus_demo_pro", Status: "canceled", PriceID: "price_pro"}, time.Now())
+			if code := postWebhook(t, a, ev, billingtest.Sign(ev, secret, time.Now())); code != http.StatusOK {
+				t.Fatalf("signed event: %d", code)
+			}
+			checkRows(t, b, []row{{"tok_pro", 403, forbidden}, {"tok_basic", 200, created}})
+			if code := postWebhook(t, b, ev, billingtest.Sign(ev, secret, time.Now())); code != http.StatusOK {
+				t.Fatalf("duplicate through the other demo: %d", code)
+			}
+			checkRows(t, a, []row{{"tok_pro", 403, forbidden}})
+		})
+	}
+}
+
+func TestDemoBadDB(t *testing.T) {
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-db", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-db") {
+		t.Fatalf("err = %v, want a -db error", err)
+	}
+}
