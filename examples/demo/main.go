@@ -53,10 +53,10 @@ import (
 	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/sqlstore"
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx", for -db postgres://...
-	_ "modernc.org/sqlite"             // driver "sqlite", for -db FILE
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/billingportal/session"
 	"github.com/stripe/stripe-go/v76/subscription"
+	_ "modernc.org/sqlite" // driver "sqlite", for -db FILE
 )
 
 func main() {
