@@ -18,8 +18,7 @@ import (
 // validates every request against Stripe's OpenAPI description.
 func stripeMockService(t *testing.T, mod func(*billing.Config)) *billing.PortalService {
 	t.Helper()
-	url := testenv.StripeMock(t)
-	b := billing.NewBackend(&stripe.BackendConfig{URL: stripe.String(url)})
+	b := billing.NewBackend(testenv.StripeMockBackendConfig(t))
 	cfg := billing.Config{
 		Stripe:            &session.Client{B: b, Key: "sk_test_stripemock"},
 		Users:             billing.NewMemoryStore(testUsers...),
@@ -88,8 +87,7 @@ func TestStripeMockAcceptsEveryLocale(t *testing.T) {
 // TestStripeMockValidates proves stripe-mock is a real check: a shape it
 // rejects surfaces as ErrInternal (and so the tests above can fail).
 func TestStripeMockValidates(t *testing.T) {
-	url := testenv.StripeMock(t)
-	c := &session.Client{B: billing.NewBackend(&stripe.BackendConfig{URL: stripe.String(url)}), Key: "sk_test_stripemock"}
+	c := &session.Client{B: billing.NewBackend(testenv.StripeMockBackendConfig(t)), Key: "sk_test_stripemock"}
 	svc, err := billing.NewPortalService(billing.Config{
 		Stripe: badShape{c}, Users: billing.NewMemoryStore(testUsers...), ReturnURL: "https://app.example.com/account",
 	})

@@ -266,8 +266,7 @@ func (r *recordingGetter) Get(id string, p *stripe.SubscriptionParams) (*stripe.
 // product expanded) to stripe-mock, which checks them against Stripe's
 // OpenAPI description.
 func TestStripeMockAcceptsSyncRequests(t *testing.T) {
-	url := testenv.StripeMock(t)
-	client := &subscription.Client{B: billing.NewBackend(&stripe.BackendConfig{URL: stripe.String(url)}), Key: "sk_test_stripemock"}
+	client := &subscription.Client{B: billing.NewBackend(testenv.StripeMockBackendConfig(t)), Key: "sk_test_stripemock"}
 	plans := testPlans(t) // maps product metadata, so both requests expand the product
 	store := billing.NewMemoryStore(billing.User{ID: user1, StripeCustomerID: cus1})
 

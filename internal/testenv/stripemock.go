@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"fmt"
+	"github.com/stripe/stripe-go/v76"
 	"net"
 	"net/http"
 	"os"
@@ -137,4 +138,16 @@ func (b *tailBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
+}
+
+// StripeMockBackendConfig returns a stripe-go BackendConfig for the
+// stripe-mock of [StripeMock], with an HTTP client whose idle connections
+// are closed when t ends, so that goroutine-leak checks see none of them.
+func StripeMockBackendConfig(t testing.TB) *stripe.BackendConfig {
+	t.Helper()
+	url := StripeMock(t)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &stripe.BackendConfig{URL: stripe.String(url), HTTPClient: c}
 }
