@@ -1,7 +1,10 @@
 package billing
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/stripe/stripe-go/v76"
@@ -11,10 +14,13 @@ import (
 // short error word and the message of the JSON reply that the handlers write
 // for it ({"error": Code, "message": Message}), and wraps the cause.
 //
-// Compare with the sentinels through [errors.Is]: two *Error values match when
-// their Status and Code match, whatever their cause or message, so
-// errors.Is(err, ErrNotFound) holds for every "Stripe customer not found".
-// Use [errors.As] to reach the Stripe request id or the cause.
+// Compare with the sentinels through [errors.Is]: each sentinel is its own
+// identity, kept by every copy the package makes of it (with another cause,
+// Stripe request id or 400 message), so errors.Is(err, ErrCustomerNotFound)
+// holds for every "Stripe customer not found" and for nothing else, even
+// where two sentinels share a status (ErrNotPaid and ErrCrossOrigin are both
+// 403). An *Error built outside the package is its own identity. Use
+// [errors.As] to reach the Stripe request id or the cause.
 //
 // The cause is for logs only: the handlers never write it into a reply body.
 type Error struct {
@@ -31,6 +37,10 @@ type Error struct {
 	// Err is the underlying cause, if any. It may hold Stripe's error text
 	// and is never written to a reply.
 	Err error
+
+	// sentinel is the sentinel e was copied from; nil for a sentinel (or
+	// an *Error built outside the package), which is its own identity.
+	sentinel *Error
 }
 
 // Error returns "billing: " followed by the message and, if any, the cause.
@@ -44,30 +54,44 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error with the same Status and Code.
+// Is reports whether target is the same sentinel as e: target is e itself,
+// the sentinel e was copied from, or another copy of that sentinel.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Status == e.Status && t.Code == e.Code
+	return ok && t.identity() == e.identity()
 }
 
-// with returns a copy of e that wraps cause.
+// identity is the sentinel e stands for.
+func (e *Error) identity() *Error {
+	if e.sentinel != nil {
+		return e.sentinel
+	}
+	return e
+}
+
+// with returns a copy of e, of the same identity, that wraps cause.
 func (e *Error) with(cause error) *Error {
 	c := *e
 	c.Err = cause
+	c.sentinel = e.identity()
 	return &c
 }
 
-// withMessage returns a copy of e with another user-facing message. Only
-// used for 400 replies, whose message says which input was rejected.
+// withMessage returns a copy of e, of the same identity, with another
+// user-facing message: for 400 replies, whose message says which input was
+// rejected, and for the 405 of a GET endpoint.
 func (e *Error) withMessage(msg string) *Error {
 	c := *e
 	c.Message = msg
+	c.sentinel = e.identity()
 	return &c
 }
 
-// The outcomes of the endpoint, one sentinel per row of the contract. The
-// first five are the rows of the documented contract; the others are the
-// replies the handler adds for malformed requests.
+// The outcomes of the portal endpoint, one sentinel per row of the
+// contract. The first four are the rows of the documented contract; the
+// others are the replies the handlers add for malformed requests, and the
+// 500s of the webhook handler and the return sync, whose messages say what
+// failed.
 var (
 	// ErrUnauthorized: no access_token cookie, a bad or expired token, or a
 	// user id that the store does not know (401).
@@ -91,6 +115,15 @@ var (
 	ErrBadRequest = &Error{Status: http.StatusBadRequest, Code: "Bad Request", Message: "Invalid request body"}
 	// ErrTooLarge: a body over the size cap (413).
 	ErrTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Code: "Request Entity Too Large", Message: "Request body too large"}
+
+	// ErrWebhookFailed: the webhook handler could not apply a verified
+	// event (a store failure, or a Stripe read that failed); the event is
+	// not remembered, so Stripe delivers it again (500).
+	ErrWebhookFailed = &Error{Status: http.StatusInternalServerError, Code: "Internal Server Error", Message: "Failed to process webhook event"}
+	// ErrSyncFailed: [ReturnSync.Sync] could not read the subscriptions
+	// from Stripe or apply them (500 for a caller of Sync; the return sync
+	// handler still redirects).
+	ErrSyncFailed = &Error{Status: http.StatusInternalServerError, Code: "Internal Server Error", Message: "Failed to sync subscriptions"}
 )
 
 // badRequest returns ErrBadRequest with a message that says what to fix.
@@ -123,3 +156,39 @@ func asError(err error) *Error {
 	}
 	return ErrInternal.with(err)
 }
+
+// isStripeError reports whether err holds an error answered by Stripe.
+func isStripeError(err error) bool {
+	var se *stripe.Error
+	return errors.As(err, &se)
+}
+
+// causeKind describes an error for logs without its text, which may hold
+// Stripe's message (it can echo parameters) or a driver's.
+func causeKind(err error) string {
+	var se *stripe.Error
+	var op *opError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("stripe type=%s code=%s http_status=%d", se.Type, se.Code, se.HTTPStatusCode)
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &op):
+		return op.op + " failed"
+	}
+	return "internal"
+}
+
+// opError names the operation that failed, so that logs can say which
+// without the error's own text.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return e.op + ": " + e.err.Error() }
+
+func (e *opError) Unwrap() error { return e.err }

@@ -1,8 +1,6 @@
 package billing
 
-import (
-	"github.com/stripe/stripe-go/v76"
-)
+import "github.com/stripe/stripe-go/v76"
 
 // FlowType names a portal deep-link flow.
 type FlowType string
@@ -90,7 +88,7 @@ type AfterCompletion struct {
 	Message string `json:"message,omitempty"`
 }
 
-const maxFlowText = 500 // Stripe ids and messages are far shorter
+const maxFlowText = 500
 
 // validate checks the flow without calling anything; errors are 400s that
 // say what to fix.

@@ -1,67 +1,216 @@
 package billing
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
 )
 
-// Plan is a user's subscription plan.
-type Plan string
+// SuccessMessage is the "message" of a created portal session.
+const SuccessMessage = "Portal session created successfully"
 
-// The plans. Only the paid ones ([Basic] and [Pro]) may open the portal.
-const (
-	Free  Plan = "FREE"
-	Basic Plan = "BASIC"
-	Pro   Plan = "PRO"
-)
-
-// Paid reports whether p is BASIC or PRO.
-func (p Plan) Paid() bool { return p == Basic || p == Pro }
-
-// Valid reports whether p is one of FREE, BASIC and PRO.
-func (p Plan) Valid() bool { return p == Free || p.Paid() }
-
-// rank orders the plans for "the highest plan among a customer's
-// subscriptions": FREE (and anything unknown) < BASIC < PRO.
-func (p Plan) rank() int {
-	switch p {
-	case Basic:
-		return 1
-	case Pro:
-		return 2
-	}
-	return 0
+// sessionReply is the body of a 200 reply.
+type sessionReply struct {
+	URL     string `json:"url"`
+	Message string `json:"message"`
 }
 
-// ParsePlan returns the plan named s (FREE, BASIC or PRO, in any case).
-func ParsePlan(s string) (Plan, error) {
-	p := Plan(strings.ToUpper(strings.TrimSpace(s)))
-	if !p.Valid() {
-		return "", fmt.Errorf("billing: unknown plan %q (want FREE, BASIC or PRO)", s)
+// Handler returns the http.Handler of POST /api/subscription/create-portal-session
+// (mount it at any path; it does not look at the path). auth tells who
+// sends each request; it panics if auth is nil, a programming mistake.
+//
+// Checks, in order, each answered in the contract's JSON: method (405),
+// cross-origin (403), authentication (401), body (400, 413), user (401),
+// plan (403), customer (404), then the Stripe call (200 or 404/500). A
+// rejected request makes no Stripe call.
+//
+// The optional body is JSON of [SessionOptions]:
+//
+//	{"return_url": "https://app.example.com/billing", "locale": "de",
+//	 "flow": {"type": "subscription_cancel", "retention_coupon": "SAVE20"}}
+func (s *PortalService) Handler(auth Authenticator) http.Handler {
+	if auth == nil {
+		panic("billing: PortalService.Handler: nil Authenticator")
 	}
-	return p, nil
+	return &portalHandler{s: s, auth: auth}
 }
 
-// User is what the portal and the sync know of an application user.
-type User struct {
-	// ID is the application's user id, as the Authenticator returns it.
-	ID string
-	// Plan is the user's current plan.
-	Plan Plan
-	// StripeCustomerID is the user's Stripe customer (cus_...), empty if the
-	// user never became a Stripe customer.
-	StripeCustomerID string
-	// SubscriptionID is the Stripe subscription the plan comes from, if the
-	// store knows it (the sync fills it in). A deep-link flow that names this
-	// subscription needs no extra Stripe call to prove it is the user's own.
-	SubscriptionID string
+type portalHandler struct {
+	s    *PortalService
+	auth Authenticator
+}
+
+func (h *portalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s := h.s
+	var (
+		userID string
+		reason string // why a request was refused, for the log
+		sess   *Session
+		err    *Error
+	)
+	switch {
+	case r.Method != http.MethodPost:
+		err, reason = ErrMethodNotAllowed, "method"
+	case s.cop.Check(r) != nil:
+		err, reason = ErrCrossOrigin, "cross_origin"
+	default:
+		var aerr error
+		userID, aerr = h.auth.Authenticate(r)
+		if aerr != nil || userID == "" {
+			err, reason = ErrUnauthorized, authReason(aerr)
+			userID = ""
+			break
+		}
+		var opts SessionOptions
+		if err = s.readOptions(w, r, &opts); err != nil {
+			reason = "body"
+			break
+		}
+		var cerr error
+		sess, cerr = s.CreateSession(r.Context(), userID, opts)
+		if cerr != nil {
+			err = asError(cerr)
+			reason = sessionReason(err)
+		}
+	}
+
+	if err != nil {
+		s.cfg.WriteError(w, r, err)
+	} else {
+		setHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
+		_ = json.NewEncoder(w).Encode(sessionReply{URL: sess.URL, Message: SuccessMessage})
+	}
+	s.logRequest(r, userID, reason, sess, err, time.Since(start))
+}
+
+// readOptions decodes the optional JSON body into opts. An empty body is no
+// options.
+func (s *PortalService) readOptions(w http.ResponseWriter, r *http.Request, opts *SessionOptions) *Error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ErrTooLarge
+		}
+		return badRequest("request body could not be read")
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return badRequest("request body must be JSON (Content-Type: application/json)")
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(opts); err != nil {
+		return badRequest("request body is not valid JSON of return_url, locale and flow")
+	}
+	if dec.More() {
+		return badRequest("request body must be a single JSON object")
+	}
+	return nil
+}
+
+// outcome names an error for logs and observations.
+func outcome(e *Error) string {
+	if e == nil {
+		return "created"
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		if errors.Is(e, ErrNotPaid) && e.Message == ErrNotPaid.Message {
+			return "not_paid"
+		}
+		return "cross_origin"
+	case http.StatusNotFound:
+		return "customer_not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	}
+	return "error"
+}
+
+func (s *PortalService) logRequest(r *http.Request, userID, reason string, sess *Session, e *Error, d time.Duration) {
+	status, reqID := http.StatusOK, ""
+	if sess != nil {
+		reqID = sess.StripeRequestID
+	}
+	if e != nil {
+		status = e.Status
+		reqID = e.StripeRequestID
+	}
+	o := outcome(e)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Observe(r.Context(), Observation{Op: "portal", Outcome: o, Status: status, Latency: d, UserID: userID, StripeRequestID: reqID})
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("outcome", o),
+		slog.Int("status", status),
+		slog.Duration("latency", d),
+	}
+	if userID != "" {
+		attrs = append(attrs, slog.String("user_id", userID))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	if reqID != "" {
+		attrs = append(attrs, slog.String("stripe_request_id", reqID))
+	}
+	if e != nil && e.Status == http.StatusBadRequest {
+		// Which input was refused: the reply's message, a fixed text that
+		// never quotes the input.
+		attrs = append(attrs, slog.String("detail", e.Message))
+	}
+	if e != nil && e.Err != nil && (status >= 500 || isStripeError(e.Err)) {
+		attrs = append(attrs, slog.String("cause", causeKind(e.Err)))
+	}
+	s.log.LogAttrs(r.Context(), level, "billing: portal request", attrs...)
+}
+
+// sessionReason names, for the log, why CreateSession refused a request
+// that passed authentication; "" when the status and cause say it.
+func sessionReason(e *Error) string {
+	switch {
+	case errors.Is(e, ErrUnauthorized):
+		return "unknown_user"
+	case errors.Is(e, ErrCustomerNotFound) && !isStripeError(e.Err):
+		return "no_customer"
+	case errors.Is(e, ErrBadRequest):
+		return "options"
+	}
+	return ""
 }
 
 // SessionCreator creates Stripe billing portal sessions. stripe-go's own
@@ -322,48 +471,4 @@ func (s *PortalService) ownSubscription(ctx context.Context, u User, named strin
 		return "", badRequest("flow subscription is not the user's subscription")
 	}
 	return named, nil
-}
-
-// NewBackend returns a stripe-go backend for interactive requests: its HTTP
-// client gives up after 10 s (stripe-go's default is 80 s, far longer than a
-// user waits for a button), and it keeps up to 64 idle connections to Stripe
-// so that concurrent requests reuse TLS connections instead of opening new
-// ones. Pass nil for defaults; a non-nil cfg is used as it is, with
-// HTTPClient filled in if empty, and its LeveledLogger (default: silent)
-// wrapped so that stripe-go's records never carry a response body (a portal
-// session's holds its URL, a bearer credential), Stripe's error text or an
-// error's text: even at debug level, stripe-go logs only methods, paths,
-// timings, retries and error kinds with Stripe's request id. It never
-// touches stripe-go's globals.
-func NewBackend(cfg *stripe.BackendConfig) stripe.Backend {
-	if cfg == nil {
-		cfg = &stripe.BackendConfig{}
-	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = NewHTTPClient(10 * time.Second)
-	}
-	if cfg.LeveledLogger == nil {
-		// stripe-go logs errors at its default level to stderr, Stripe's
-		// text included; the service logs what matters itself.
-		cfg.LeveledLogger = &stripe.LeveledLogger{Level: stripe.LevelNull}
-	} else if _, ok := cfg.LeveledLogger.(redactingLogger); !ok {
-		cfg.LeveledLogger = redactingLogger{next: cfg.LeveledLogger}
-	}
-	return stripe.GetBackendWithConfig(stripe.APIBackend, cfg)
-}
-
-// NewHTTPClient returns an *http.Client for Stripe calls with the given
-// overall timeout per attempt and a transport sized for concurrent requests
-// to one host: it keeps up to 64 idle connections to Stripe (Go's default
-// keeps 2, so a burst of requests opens, and then closes, a new TLS
-// connection for nearly every request) and opens at most 64 at once
-// (requests beyond that wait for a free connection rather than pay for a
-// new handshake).
-func NewHTTPClient(timeout time.Duration) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 128
-	t.MaxIdleConnsPerHost = 64
-	t.MaxConnsPerHost = 64
-	t.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Timeout: timeout, Transport: t}
 }

@@ -16,6 +16,28 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
+// statusSeq is the Seq of a webhook event's change: the order of statuses
+// within one Created second.
+//
+//   - 1: incomplete. A subscription starts incomplete and never returns to
+//     it, so any other status of the same second is later.
+//   - 2: active, trialing, past_due, unpaid, paused, and any unknown status.
+//     These can follow each other in any direction (a failed payment and its
+//     retry, a pause and a resume), so two of them in one second are a
+//     [Tie], resolved by reading the subscription from Stripe.
+//   - 3: canceled, incomplete_expired. Terminal, so always the last.
+//
+// A state read from Stripe uses the read's time in nanoseconds, far above.
+func statusSeq(status string) int64 {
+	switch status {
+	case "incomplete":
+		return 1
+	case "canceled", "incomplete_expired":
+		return 3
+	}
+	return 2
+}
+
 // EventMode says which Stripe mode's events a webhook handler accepts. A
 // Stripe endpoint belongs to one mode, so an event of the other mode means a
 // misconfiguration, for example a test-mode signing secret in production,
@@ -365,37 +387,6 @@ func (h *WebhookHandler) verify(body []byte, header string) (*stripe.Event, even
 	return ev, eventResult{}
 }
 
-// wireEvent is the envelope of an event as the handler reads it: the fields
-// every API version has, with data.object kept raw. stripe.Event itself is
-// not decoded into, since some of its fields changed type across versions
-// (request was a string before 2017-05-25).
-type wireEvent struct {
-	ID         string `json:"id"`
-	Object     string `json:"object"`
-	APIVersion string `json:"api_version"`
-	Created    int64  `json:"created"`
-	Livemode   bool   `json:"livemode"`
-	Type       string `json:"type"`
-	Data       *struct {
-		Object json.RawMessage `json:"object"`
-	} `json:"data"`
-}
-
-// decodeEvent decodes an event body into a stripe.Event with Data.Raw set
-// (Data.Object is left nil).
-func decodeEvent(body []byte) (*stripe.Event, bool) {
-	var w wireEvent
-	if err := json.Unmarshal(body, &w); err != nil || w.ID == "" || w.Type == "" ||
-		(w.Object != "" && w.Object != "event") || w.Data == nil || len(w.Data.Object) == 0 {
-		return nil, false
-	}
-	return &stripe.Event{
-		ID: w.ID, Object: "event", APIVersion: w.APIVersion, Created: w.Created,
-		Livemode: w.Livemode, Type: stripe.EventType(w.Type),
-		Data: &stripe.EventData{Raw: w.Data.Object},
-	}, true
-}
-
 // signatureTime returns the timestamp of a Stripe-Signature header, read as
 // stripe-go reads it (the last t= wins).
 func signatureTime(header string) (time.Time, bool) {
@@ -595,14 +586,6 @@ func (h *WebhookHandler) done(ctx context.Context, res *eventResult, out Outcome
 	if u, found, err := h.cfg.Store.UserByCustomer(ctx, res.customerID); err == nil && found {
 		res.userID = u.ID
 	}
-}
-
-// wireCheckout is the part of a checkout session the handler reads.
-type wireCheckout struct {
-	ID                string     `json:"id"`
-	Object            string     `json:"object"`
-	ClientReferenceID string     `json:"client_reference_id"`
-	Customer          wireObject `json:"customer"`
 }
 
 // handleCheckout links the session's client_reference_id to its customer.

@@ -1,0 +1,34 @@
+package billing
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// errorReply is the body of every error reply.
+type errorReply struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// setHeaders sets the headers every reply carries: the portal URL is a
+// short-lived bearer credential, so nothing may cache the reply or leak it
+// through a Referer.
+func setHeaders(h http.Header) {
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// WriteError writes e as the contract's JSON error reply
+// {"error": e.Code, "message": e.Message}, with the headers of every reply
+// and, for 405, "Allow: POST". It never writes e's cause.
+func WriteError(w http.ResponseWriter, _ *http.Request, e *Error) {
+	setHeaders(w.Header())
+	if e.Status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(errorReply{Error: e.Code, Message: e.Message})
+}

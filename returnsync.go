@@ -1,0 +1,290 @@
+package billing
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/subscription"
+)
+
+// SubscriptionLister lists a customer's subscriptions. stripe-go's
+// *subscription.Client (package github.com/stripe/stripe-go/v76/subscription)
+// satisfies it, and so does the test kit's fake Stripe. The params carry the
+// request's context in params.Context.
+type SubscriptionLister interface {
+	List(params *stripe.SubscriptionListParams) *subscription.Iter
+}
+
+// ReturnSyncConfig configures a [ReturnSync]. Auth, Users, Store,
+// Subscriptions, Plans and Redirect are required.
+type ReturnSyncConfig struct {
+	// Auth tells who the returning user is. Required.
+	Auth Authenticator
+	// Users loads the user, for their Stripe customer id. Required.
+	Users UserStore
+	// Store is where the states read from Stripe are applied: the same
+	// store, and the same atomic ApplySubscription path, as the webhooks'.
+	// Required.
+	Store SyncStore
+	// Subscriptions lists the customer's subscriptions from Stripe.
+	// Required.
+	Subscriptions SubscriptionLister
+	// Plans maps prices to plans; use the webhook handler's table. Required.
+	Plans PriceTable
+	// Redirect is where the user is sent (303 See Other) after the sync,
+	// whatever its result: an absolute http(s) URL or a path starting with
+	// "/". Required.
+	Redirect string
+	// PastDueRevokesAccess: as [WebhookConfig].PastDueRevokesAccess; use the
+	// same value. Default false (past_due keeps the plan).
+	PastDueRevokesAccess bool
+	// MaxSubscriptions caps how many of the customer's subscriptions (newest
+	// first, canceled ones included) are applied. Default 20.
+	MaxSubscriptions int
+	// Logger receives one record per sync. Default: discard.
+	Logger *slog.Logger
+	// Observer receives one Observation (Op "return_sync") per request.
+	// Default: nil.
+	Observer Observer
+}
+
+// ReturnSync is the answer to "I changed my plan in the portal and still see
+// the old one": the user often comes back from the portal before Stripe's
+// webhook has arrived. Mount it at the URL the portal sends users back to
+// ([Config].ReturnURL): on GET it authenticates the user, reads their
+// customer's subscriptions from Stripe, applies each through the store's
+// ApplySubscription (the webhooks' atomic path), then redirects to the app's
+// page, which shows the new plan.
+//
+// A state read from Stripe at time T is applied with Created = T, Seq = 0
+// and no event id. Stripe's event times have whole seconds, so within T's
+// second nobody can tell whether an event came before or after the read:
+//   - an event created before T's second is already reflected in the read:
+//     it is Stale and never overwrites it;
+//   - an event created in T's second or later replaces the read (Seq 0 is
+//     below every event's), whether it arrives before the read is applied
+//     (the read is then a [Tie] and is dropped) or after. If it came before
+//     the read, its state is the read's or, when several events share that
+//     second, the later ones follow and the webhook handler settles them
+//     (ties read Stripe again when [WebhookConfig].Subscriptions is set).
+//
+// Giving the read Seq = T in nanoseconds instead would let it beat an event
+// of its own second created after it and delivered before it, a wrong state
+// nothing would correct. T is taken on this server's clock just before the
+// call to Stripe, so it is not later than the read; keep the clock
+// synchronized (NTP), as a clock ahead of Stripe's by more than a second
+// could make events of the seconds in between Stale.
+//
+// The sync is best effort: every failure (no or bad credentials, unknown
+// user, no Stripe customer, a Stripe or store error) is logged and the user
+// is redirected all the same; the webhook brings the change a little later.
+// Build one with [NewReturnSync]; it is safe for concurrent use.
+type ReturnSync struct {
+	cfg ReturnSyncConfig
+	m   mapping
+	log *slog.Logger
+	now func() time.Time
+}
+
+// NewReturnSync checks cfg and returns the handler. It names the first
+// missing or invalid setting in its error.
+func NewReturnSync(cfg ReturnSyncConfig) (*ReturnSync, error) {
+	switch {
+	case cfg.Auth == nil:
+		return nil, errors.New("billing: ReturnSyncConfig.Auth is required (the Authenticator of the portal handler)")
+	case cfg.Users == nil:
+		return nil, errors.New("billing: ReturnSyncConfig.Users is required (a UserStore)")
+	case cfg.Store == nil:
+		return nil, errors.New("billing: ReturnSyncConfig.Store is required (the SyncStore of the webhook handler)")
+	case cfg.Subscriptions == nil:
+		return nil, errors.New("billing: ReturnSyncConfig.Subscriptions is required (for example &subscription.Client{B: billing.NewBackend(nil), Key: key})")
+	case cfg.Redirect == "":
+		return nil, errors.New("billing: ReturnSyncConfig.Redirect is required (the app page to send users to, for example /account)")
+	}
+	if err := cfg.Plans.validate(); err != nil {
+		return nil, fmt.Errorf("billing: ReturnSyncConfig.Plans: %w", err)
+	}
+	if !strings.HasPrefix(cfg.Redirect, "/") || strings.HasPrefix(cfg.Redirect, "//") {
+		if err := checkAbsoluteURL(cfg.Redirect); err != nil {
+			return nil, fmt.Errorf("billing: ReturnSyncConfig.Redirect: %w (or use a path starting with /)", err)
+		}
+	} else if _, err := url.Parse(cfg.Redirect); err != nil {
+		return nil, fmt.Errorf("billing: ReturnSyncConfig.Redirect is not a valid path: %w", err)
+	}
+	if cfg.MaxSubscriptions <= 0 {
+		cfg.MaxSubscriptions = 20
+	}
+	return &ReturnSync{
+		cfg: cfg,
+		m:   mapping{plans: cfg.Plans, pastDueRevokes: cfg.PastDueRevokesAccess},
+		log: orDiscard(cfg.Logger),
+		now: time.Now,
+	}, nil
+}
+
+// SyncResult counts what [ReturnSync.Sync] did with the subscriptions it
+// read.
+type SyncResult struct {
+	// Read is the number of subscriptions read from Stripe.
+	Read int
+	// Applied is the number that replaced the stored state.
+	Applied int
+	// Kept is the number the store kept its own, newer, state for (Stale or
+	// Tie) or that were skipped for an unknown price.
+	Kept int
+	// StripeRequestID is the request id of Stripe's first list page.
+	StripeRequestID string
+}
+
+// Sync reads the subscriptions of the user's Stripe customer and applies
+// them to the store, as described on [ReturnSync]. A user unknown to the
+// store, or without a Stripe customer, is not an error: nothing is read. The
+// returned error is an *[Error] (ErrInternal) for a store or Stripe failure;
+// the subscriptions applied before the failure stay applied.
+func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error) {
+	var res SyncResult
+	u, found, err := h.cfg.Users.User(ctx, userID)
+	if err != nil {
+		return res, ErrInternal.with(&opError{"load_user", err})
+	}
+	if !found || u.StripeCustomerID == "" {
+		return res, nil
+	}
+	p := &stripe.SubscriptionListParams{Customer: stripe.String(u.StripeCustomerID), Status: stripe.String("all")}
+	p.Context = ctx
+	p.Limit = stripe.Int64(int64(min(h.cfg.MaxSubscriptions, 100)))
+	if h.cfg.Plans.ProductMetadataKey != "" {
+		p.AddExpand("data.items.data.price.product")
+	}
+	readAt := h.now()
+	it := h.cfg.Subscriptions.List(p)
+	if it == nil || it.Iter == nil {
+		return res, ErrInternal.with(&opError{"list_subscriptions", errors.New("lister returned no iterator")})
+	}
+	for res.Read < h.cfg.MaxSubscriptions && it.Next() {
+		if res.StripeRequestID == "" {
+			if l, ok := it.List().(*stripe.SubscriptionList); ok && l != nil && l.LastResponse != nil {
+				res.StripeRequestID = l.LastResponse.RequestID
+			}
+		}
+		s, ok := it.Current().(*stripe.Subscription)
+		if !ok || s == nil {
+			continue
+		}
+		res.Read++
+		st := stateFromStripe(s)
+		if st.ID == "" || st.Customer == "" {
+			// A fake or an expanded customer without id: use the one asked for.
+			st.Customer = u.StripeCustomerID
+			if st.ID == "" {
+				continue
+			}
+		}
+		sub, known := h.m.subscription(st)
+		if !known {
+			res.Kept++
+			h.log.LogAttrs(ctx, slog.LevelWarn, "billing: return sync: subscription price maps to no plan; plan left alone",
+				slog.String("user_id", userID), slog.String("subscription_id", st.ID), slog.String("price_ids", st.priceIDs()))
+			continue
+		}
+		out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{
+			Subscription: sub, Created: readAt, Seq: 0,
+		}, 0)
+		if err != nil {
+			return res, ErrInternal.with(&opError{"apply_subscription", err})
+		}
+		if out == Applied {
+			res.Applied++
+		} else {
+			res.Kept++
+		}
+	}
+	if err := it.Err(); err != nil {
+		e := fromStripe(err)
+		e.Status, e.Code, e.Message = ErrInternal.Status, ErrInternal.Code, ErrInternal.Message
+		return res, e
+	}
+	return res, nil
+}
+
+// ServeHTTP implements [http.Handler]: GET syncs the authenticated user's
+// subscriptions and answers 303 See Other to Config.Redirect, also when the
+// sync could not run or failed. Other methods are answered 405 in the JSON
+// of [WriteError].
+//
+// A cross-site page can make a browser send this GET; all it can cause is a
+// re-read of the user's own subscriptions from Stripe.
+func (h *ReturnSync) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		e := ErrMethodNotAllowed.withMessage("Only GET is allowed")
+		setHeaders(w.Header())
+		w.Header().Set("Allow", http.MethodGet)
+		w.WriteHeader(e.Status)
+		_ = json.NewEncoder(w).Encode(errorReply{Error: e.Code, Message: e.Message})
+		return
+	}
+	start := time.Now()
+	ctx := r.Context()
+	var (
+		res     SyncResult
+		err     error
+		outcome = "synced"
+	)
+	userID, aerr := h.cfg.Auth.Authenticate(r)
+	if aerr != nil || userID == "" {
+		outcome, userID = "unauthorized", ""
+	} else if res, err = h.Sync(ctx, userID); err != nil {
+		outcome = "error"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, h.cfg.Redirect, http.StatusSeeOther)
+
+	d := time.Since(start)
+	var reqID string
+	var e *Error
+	if errors.As(err, &e) {
+		reqID = e.StripeRequestID
+	}
+	if reqID == "" {
+		reqID = res.StripeRequestID
+	}
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.Observe(ctx, Observation{Op: "return_sync", Outcome: outcome, Status: http.StatusSeeOther, Latency: d, UserID: userID, StripeRequestID: reqID})
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelError
+	}
+	if !h.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("outcome", outcome),
+		slog.Int("status", http.StatusSeeOther),
+		slog.Duration("latency", d),
+		slog.Int("read", res.Read),
+		slog.Int("applied", res.Applied),
+		slog.Int("kept", res.Kept),
+	}
+	if userID != "" {
+		attrs = append(attrs, slog.String("user_id", userID))
+	} else {
+		attrs = append(attrs, slog.String("reason", authReason(aerr)))
+	}
+	if reqID != "" {
+		attrs = append(attrs, slog.String("stripe_request_id", reqID))
+	}
+	if e != nil && e.Err != nil {
+		attrs = append(attrs, slog.String("cause", causeKind(e.Err)))
+	}
+	h.log.LogAttrs(ctx, level, "billing: return sync", attrs...)
+}
