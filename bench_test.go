@@ -2,6 +2,7 @@ package billing_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +56,7 @@ func BenchmarkPortal(b *testing.B) {
 		}
 		bare.add(b)
 	})
-	h := billingtest.NewPortalService(b, fake, nil, func(c *billing.Config) { c.Stripe = sc }).Handler(billingtest.NewStaticAuth())
+	h := billingtest.NewPortalService(b, fake, nil, func(c *billing.PortalConfig) { c.Stripe = sc })
 	// One request, as net/http would have parsed it before any handler
 	// runs (the handler only reads it: the cookie is parsed anew each
 	// time); a fresh recorder per request stands for net/http's writer.
@@ -125,9 +126,9 @@ func BenchmarkWebhook(b *testing.B) {
 	b.Run("memory", func(b *testing.B) {
 		store := billing.NewMemoryStore()
 		for j := range users {
-			store.Put(billing.User{ID: fmt.Sprintf("u_b%d", j), Plan: billing.Free, StripeCustomerID: fmt.Sprintf("cus_b%d", j)})
+			store.PutUser(context.Background(), billing.User{ID: fmt.Sprintf("u_b%d", j), Plan: billing.Free, StripeCustomerID: fmt.Sprintf("cus_b%d", j)})
 		}
-		h, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{billingtest.WebhookSecret}, Store: store, Plans: webhookPlans(b)})
+		h, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{billingtest.WebhookSecret}, Store: store, Rules: billing.PlanRules{Prices: webhookPlans(b)}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func TestConnectionReuse(t *testing.T) {
 		backend, client := newBackend(fake.URL())
 		defer client.CloseIdleConnections()
 		sc := &session.Client{B: backend, Key: billingtest.TestKey}
-		h := billingtest.NewPortalService(t, fake, nil, func(c *billing.Config) { c.Stripe = sc }).Handler(billingtest.NewStaticAuth())
+		h := billingtest.NewPortalService(t, fake, nil, func(c *billing.PortalConfig) { c.Stripe = sc })
 		before := fake.Connections()
 		var next, failed atomic.Int64
 		var wg sync.WaitGroup

@@ -5,7 +5,7 @@
 // on any router:
 //
 //	sc := &session.Client{B: billing.NewBackend(nil), Key: os.Getenv("STRIPE_SECRET_KEY")}
-//	svc, err := billing.NewPortalService(billing.Config{
+//	svc, err := billing.NewPortalService(billing.PortalConfig{
 //		Stripe:    sc,     // stripe-go's billingportal/session client
 //		Users:     users,  // your billing.UserStore
 //		ReturnURL: "https://app.example.com/account",
@@ -56,6 +56,60 @@
 // Package github.com/contafy/billing/billingtest is the test kit: a fake
 // Stripe with fault injection, signed webhook events, standard users and a
 // static authenticator, for the tests of apps that use this package.
+//
+// # Webhook events
+//
+// [WebhookHandler] checks each request, in order: method (405 unless POST);
+// body read under the size cap (413); Stripe-Signature checked against
+// every secret with stripe-go's webhook package (400 when missing,
+// malformed or matching no secret); timestamp within Tolerance of the
+// handler's clock in both directions (400); event JSON (400); livemode
+// against Mode (400). Nothing is written for a 4xx.
+//
+// Events of any API version are accepted. stripe-go v76 refuses events not
+// of its version (2023-10-16) by default, so an endpoint pinned to another
+// version would fail every delivery and lose all of them after Stripe's
+// three days of retries. The handler reads only fields that have kept their
+// shape across API versions (the event's id, type, created and livemode;
+// the subscription's id, customer, status and items.data[].price id,
+// lookup key and product; the checkout session's client_reference_id and
+// customer), decoded on their own rather than into stripe-go's structs,
+// some of whose fields changed type between versions; an event whose object
+// lacks them is answered 400. The event's api_version is logged when it
+// differs from stripe-go's. Reads from Stripe (ties, product metadata, the
+// return sync) use stripe-go's own version.
+//
+// Handled events: customer.subscription.created, .updated, .deleted,
+// .paused, .resumed, .pending_update_applied and .pending_update_expired
+// apply the subscription in the event; checkout.session.completed links a
+// customer when LinkCheckout is set. Every other event type, including
+// customer.subscription.trial_will_end (a reminder, not a change), is
+// acknowledged with 200 and outcome [Ignored].
+//
+// A subscription event becomes a [SubscriptionChange] with the event id,
+// the event's created time and a Seq from its status, in the order of
+// changes that [SubscriptionChange] describes. Its Plan is the highest
+// plan among the items' mapped prices when the status grants access
+// (active, trialing, and past_due unless [PlanRules].PastDueRevokesAccess),
+// else FREE. When the status grants access and no price maps to a plan
+// (after reading the product from Stripe if the table maps product
+// metadata and Subscriptions is set), the event is acknowledged with
+// outcome [UnknownPrice] and a warning naming the price ids, and nothing is
+// applied: the stored subscription and the user's plan stay as they were.
+//
+// The store's answer decides the reply: [Applied], [Duplicate] and [Stale]
+// are 200; a [Tie] makes the handler read the subscription from Stripe
+// (Subscriptions), waiting first for the event's second to end (at most
+// 1 s), and apply the read as [SubscriptionChange] says. A store error, or
+// a Stripe error during that read, is 500 ([ErrWebhookFailed]): the event
+// is not remembered and Stripe delivers it again. An event for a customer
+// no user is linked to yet is applied all the same (the store keeps it), so
+// the user gets the right plan when the customer is linked, in either
+// order.
+//
+// Replies: 200 {"received":true,"outcome":"applied"} (or "duplicate",
+// "stale", "tie_kept", "unknown_price", "linked", "unknown_user",
+// "ignored": the [Outcome] words); errors in the JSON of [WriteError].
 //
 // # Logging and metrics
 //

@@ -17,14 +17,15 @@ import (
 // Mounting the portal endpoint. Here Stripe is the test kit's fake and the
 // users and tokens are the kit's; in an app they are stripe-go's session
 // client, the app's user table and its session check.
-func ExamplePortalService_Handler() {
+func ExamplePortalService_ServeHTTP() {
 	fake := billingtest.NewStripe() // in an app: &session.Client{B: billing.NewBackend(nil), Key: key}
 	defer fake.Close()
 	fake.Seed()
 
-	svc, err := billing.NewPortalService(billing.Config{
+	svc, err := billing.NewPortalService(billing.PortalConfig{
 		Stripe:    fake.SessionClient(),
 		Users:     billingtest.NewStore(),
+		Auth:      billingtest.NewStaticAuth(), // in an app: billing.NewCookieAuthenticator(verifier)
 		ReturnURL: "https://app.example.com/account",
 	})
 	if err != nil {
@@ -32,7 +33,7 @@ func ExamplePortalService_Handler() {
 		return
 	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /api/subscription/create-portal-session", svc.Handler(billingtest.NewStaticAuth()))
+	mux.Handle("POST /api/subscription/create-portal-session", svc)
 
 	for _, token := range []string{billingtest.TokenPro, billingtest.TokenFree, ""} {
 		req := httptest.NewRequest(http.MethodPost, "/api/subscription/create-portal-session", nil)
@@ -57,9 +58,10 @@ func ExamplePortalService_CreateSession() {
 	fake := billingtest.NewStripe()
 	defer fake.Close()
 	fake.Seed()
-	svc, err := billing.NewPortalService(billing.Config{
+	svc, err := billing.NewPortalService(billing.PortalConfig{
 		Stripe:            fake.SessionClient(),
 		Users:             billingtest.NewStore(),
+		Auth:              billingtest.NewStaticAuth(),
 		ReturnURL:         "https://app.example.com/account",
 		AllowedReturnURLs: []string{"https://app.example.com/billing/"},
 	})
@@ -125,20 +127,20 @@ func ExampleAuthenticator() {
 	fake := billingtest.NewStripe()
 	defer fake.Close()
 	fake.Seed()
-	svc, err := billing.NewPortalService(billing.Config{
-		Stripe: fake.SessionClient(), Users: billingtest.NewStore(), ReturnURL: "https://app.example.com/account",
-	})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	verify := billing.TokenVerifierFunc(func(_ context.Context, token string) (string, error) {
 		if token == "api-key-of-pro" {
 			return billingtest.UserPro, nil
 		}
 		return "", billing.ErrTokenInvalid
 	})
-	h := svc.Handler(bearerAuth{verify: verify})
+	h, err := billing.NewPortalService(billing.PortalConfig{
+		Stripe: fake.SessionClient(), Users: billingtest.NewStore(), Auth: bearerAuth{verify: verify},
+		ReturnURL: "https://app.example.com/account",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	for _, header := range []string{"Bearer api-key-of-pro", "Bearer forged", ""} {
 		req := httptest.NewRequest(http.MethodPost, "/api/subscription/create-portal-session", nil)
@@ -179,8 +181,8 @@ func ExampleUserStore() {
 	users := &accounts{rows: map[string]billing.User{
 		"ada": {ID: "ada", Plan: billing.Pro, StripeCustomerID: "cus_ada"},
 	}}
-	svc, err := billing.NewPortalService(billing.Config{
-		Stripe: fake.SessionClient(), Users: users, ReturnURL: "https://app.example.com/account",
+	svc, err := billing.NewPortalService(billing.PortalConfig{
+		Stripe: fake.SessionClient(), Users: users, Auth: billingtest.NewStaticAuth(), ReturnURL: "https://app.example.com/account",
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -209,10 +211,10 @@ func ExampleWebhookHandler() {
 	h, err := billing.NewWebhookHandler(billing.WebhookConfig{
 		Secrets: []string{billingtest.WebhookSecret}, // the endpoint's whsec_... secret
 		Store:   store,
-		Plans: billing.PriceTable{Prices: map[string]billing.Plan{
+		Rules: billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{
 			"price_basic": billing.Basic,
 			"price_pro":   billing.Pro,
-		}},
+		}}},
 	})
 	if err != nil {
 		fmt.Println(err)

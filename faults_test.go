@@ -99,7 +99,7 @@ func TestFaultMatrix(t *testing.T) {
 				t.Cleanup(client.CloseIdleConnections)
 			}
 			sc := &session.Client{B: fake.NewBackend(billingtest.BackendConfig{HTTPClient: client, RetrySleep: tc.sleep}), Key: billingtest.TestKey}
-			h := billingtest.NewPortalService(t, fake, nil, func(c *billing.Config) { c.Stripe = sc }).Handler(billingtest.NewStaticAuth())
+			h := billingtest.NewPortalService(t, fake, nil, func(c *billing.PortalConfig) { c.Stripe = sc })
 			for _, f := range tc.next {
 				fake.FailNext(billingtest.PathPortalSessions, 1, f)
 			}

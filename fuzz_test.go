@@ -69,7 +69,7 @@ func FuzzPortalCookie(f *testing.F) {
 	fake := billingtest.StartStripe(f)
 	fake.Seed()
 	store := billingtest.NewStore()
-	h := billingtest.NewPortalService(f, fake, store).Handler(billingtest.NewStaticAuth())
+	h := billingtest.NewPortalService(f, fake, store)
 	f.Fuzz(func(t *testing.T, cookie string) {
 		fake.Reset()
 		r := httptest.NewRequest(http.MethodPost, portalPath, nil)
@@ -125,10 +125,10 @@ func FuzzPortalBody(f *testing.F) {
 	}
 	fake := billingtest.StartStripe(f)
 	fake.Seed()
-	h := billingtest.NewPortalService(f, fake, nil, func(c *billing.Config) {
+	h := billingtest.NewPortalService(f, fake, nil, func(c *billing.PortalConfig) {
 		c.ReturnURL = fuzzDefaultReturn
 		c.AllowedReturnURLs = fuzzAllowed
-	}).Handler(billingtest.NewStaticAuth())
+	})
 	f.Fuzz(func(t *testing.T, body string) {
 		fake.Reset()
 		r := httptest.NewRequest(http.MethodPost, portalPath, strings.NewReader(body))
@@ -219,7 +219,7 @@ func FuzzWebhook(f *testing.F) {
 		fake.Reset()
 		mem := billing.NewMemoryStore(billing.User{ID: user1, Plan: billing.Free, StripeCustomerID: cus1})
 		store := &countingSync{SyncStore: mem}
-		h, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{secret}, Store: store, Plans: testPlans(t),
+		h, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{secret}, Store: store, Rules: billing.PlanRules{Prices: testPlans(t)},
 			LinkCheckout: true, Subscriptions: fake.SubscriptionClient()})
 		if err != nil {
 			t.Fatal(err)

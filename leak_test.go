@@ -137,7 +137,7 @@ func captureStdio(t *testing.T, w io.Writer) (stop func()) {
 type failingSync struct{ billing.SyncStore }
 
 func (failingSync) ApplySubscription(context.Context, billing.SubscriptionChange, time.Duration) (billing.Outcome, error) {
-	return 0, errors.New("pq: password authentication failed for user billing (password=hunter2)")
+	return "", errors.New("pq: password authentication failed for user billing (password=hunter2)")
 }
 
 // TestNoSecretsInLogs runs every row of the portal contract, every Stripe
@@ -183,11 +183,12 @@ func TestNoSecretsInLogs(t *testing.T) {
 	}
 	portal := func(timeout time.Duration, store billing.UserStore) http.Handler {
 		b := backend(timeout)
-		return billingtest.NewPortalService(t, fake, store, func(c *billing.Config) {
+		return billingtest.NewPortalService(t, fake, store, func(c *billing.PortalConfig) {
 			c.Stripe = &session.Client{B: b, Key: key}
 			c.Subscriptions = &subscription.Client{B: b, Key: key}
 			c.Logger = logger
-		}).Handler(auth)
+			c.Auth = auth
+		})
 	}
 	h, slow := portal(10*time.Second, nil), portal(100*time.Millisecond, nil)
 	brokenStore := portal(10*time.Second, billing.UserStoreFunc(func(context.Context, string) (billing.User, bool, error) {
@@ -270,7 +271,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	// old timestamp, other API version, livemode mismatch, a tie read from
 	// Stripe that fails, and a failing store.
 	mem := billing.NewMemoryStore(billingtest.Users()...)
-	whCfg := billing.WebhookConfig{Secrets: []string{whsec}, Store: mem, Plans: webhookPlans(t), Logger: logger,
+	whCfg := billing.WebhookConfig{Secrets: []string{whsec}, Store: mem, Rules: billing.PlanRules{Prices: webhookPlans(t)}, Logger: logger,
 		Subscriptions: &subscription.Client{B: backend(10 * time.Second), Key: key}}
 	wh, err := billing.NewWebhookHandler(whCfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package billing_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -15,7 +16,7 @@ import (
 func TestLoad(t *testing.T) {
 	cfg := billingtest.LoadConfig{NewStore: func(testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User)) {
 		s := billing.NewMemoryStore()
-		return s, s, s.Put
+		return s, s, func(u billing.User) { _ = s.PutUser(context.Background(), u) }
 	}}
 	if testing.Short() {
 		cfg.Workers, cfg.Requests = 20, 20

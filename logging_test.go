@@ -122,9 +122,9 @@ func TestPortalLogging(t *testing.T) {
 			}
 			var buf bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			svc := billingtest.NewPortalService(t, fake, tt.store, func(c *billing.Config) { c.Logger = logger })
 			auth := billingtest.NewStaticAuth()
 			auth.Add(logToken, billingtest.UserPro)
+			svc := billingtest.NewPortalService(t, fake, tt.store, func(c *billing.PortalConfig) { c.Logger, c.Auth = logger, auth })
 
 			method := tt.method
 			if method == "" {
@@ -142,7 +142,7 @@ func TestPortalLogging(t *testing.T) {
 				req.AddCookie(billingtest.Cookie(token))
 			}
 			rec := httptest.NewRecorder()
-			svc.Handler(auth).ServeHTTP(rec, req)
+			svc.ServeHTTP(rec, req)
 
 			recs := logRecords(t, &buf)
 			if len(recs) != 1 {
@@ -191,7 +191,7 @@ func TestWebhookLogging(t *testing.T) {
 			h, err := billing.NewWebhookHandler(billing.WebhookConfig{
 				Secrets: []string{logSigningSalt},
 				Store:   billingtest.NewStore(),
-				Plans:   billing.PriceTable{Prices: map[string]billing.Plan{billingtest.PricePro: billing.Pro, billingtest.PriceBasic: billing.Basic}},
+				Rules:   billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{billingtest.PricePro: billing.Pro, billingtest.PriceBasic: billing.Basic}}},
 				Logger:  slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			})
 			if err != nil {
@@ -250,7 +250,7 @@ func TestReturnSyncLogging(t *testing.T) {
 			store := billingtest.NewStore()
 			rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
 				Auth: auth, Users: store, Store: store, Subscriptions: fake.SubscriptionClient(),
-				Plans:    billing.PriceTable{Prices: map[string]billing.Plan{billingtest.PricePro: billing.Pro, billingtest.PriceBasic: billing.Basic}},
+				Rules:    billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{billingtest.PricePro: billing.Pro, billingtest.PriceBasic: billing.Basic}}},
 				Redirect: "/account",
 				Logger:   slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			})

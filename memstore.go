@@ -47,22 +47,46 @@ func NewMemoryStore(users ...User) *MemoryStore {
 		now:      time.Now,
 	}
 	for _, u := range users {
-		m.Put(u)
+		m.putLocked(u)
 	}
 	return m
 }
 
-// Put adds or replaces a user. A non-empty StripeCustomerID links that
-// customer to the user.
-func (m *MemoryStore) Put(u User) {
+// PutUser adds or replaces a user, as [SyncStore] describes for seeding: a
+// non-empty StripeCustomerID links that customer to the user (and unlinks
+// it from any other user), and when the store holds subscriptions of that
+// customer, the user's Plan and SubscriptionID are derived from them, not
+// taken from u. The error is ctx's, or one for an empty id.
+func (m *MemoryStore) PutUser(ctx context.Context, u User) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if u.ID == "" {
+		return errors.New("billing: MemoryStore.PutUser: the user id is required")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.putLocked(u)
+	return nil
+}
+
+// putLocked stores u and derives its plan. m.mu must be held (or m not yet
+// shared).
+func (m *MemoryStore) putLocked(u User) {
 	if old, ok := m.users[u.ID]; ok && old.StripeCustomerID != "" && old.StripeCustomerID != u.StripeCustomerID {
 		delete(m.byCust, old.StripeCustomerID)
 	}
+	if u.StripeCustomerID != "" {
+		if other, ok := m.byCust[u.StripeCustomerID]; ok && other != u.ID {
+			o := m.users[other]
+			o.StripeCustomerID = ""
+			m.users[other] = o
+		}
+		m.byCust[u.StripeCustomerID] = u.ID
+	}
 	m.users[u.ID] = u
 	if u.StripeCustomerID != "" {
-		m.byCust[u.StripeCustomerID] = u.ID
+		m.recomputeLocked(u.StripeCustomerID)
 	}
 }
 
@@ -93,22 +117,26 @@ func (m *MemoryStore) UserByCustomer(ctx context.Context, customerID string) (Us
 }
 
 // Subscription returns the stored state of a subscription, for tests and
-// diagnostics.
-func (m *MemoryStore) Subscription(id string) (Subscription, bool) {
+// diagnostics; found=false and a nil error when none is stored. The error
+// is ctx's.
+func (m *MemoryStore) Subscription(ctx context.Context, id string) (s Subscription, found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return Subscription{}, false, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.subs[id]
-	return s.sub, ok
+	ms, ok := m.subs[id]
+	return ms.sub, ok, nil
 }
 
 // ApplySubscription implements [SyncStore]. Expired event ids are dropped
 // as a side effect of the calls, so the store needs no background goroutine.
 func (m *MemoryStore) ApplySubscription(ctx context.Context, c SubscriptionChange, retain time.Duration) (Outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return "", err
 	}
 	if c.Subscription.ID == "" || c.Subscription.CustomerID == "" {
-		return 0, errors.New("billing: ApplySubscription: subscription id and customer id are required")
+		return "", errors.New("billing: ApplySubscription: subscription id and customer id are required")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -162,6 +190,11 @@ func (m *MemoryStore) LinkCustomer(ctx context.Context, userID, customerID strin
 	}
 	if u.StripeCustomerID != "" && u.StripeCustomerID != customerID {
 		delete(m.byCust, u.StripeCustomerID)
+	}
+	if other, ok := m.byCust[customerID]; ok && other != userID {
+		o := m.users[other]
+		o.StripeCustomerID = ""
+		m.users[other] = o
 	}
 	u.StripeCustomerID = customerID
 	m.users[userID] = u

@@ -22,16 +22,10 @@ func (f ObserverFunc) Observe(ctx context.Context, o Observation) { f(ctx, o) }
 
 // Observation describes one handled request or event.
 type Observation struct {
-	// Op is "portal", "webhook" or "return_sync".
-	Op string
-	// Outcome is a short word, a fixed set per Op, fit for a metric label.
-	// For the portal: "created", "unauthorized", "not_paid",
-	// "cross_origin", "customer_not_found", "bad_request", "too_large",
-	// "method_not_allowed" or "error". For webhooks: the reply's outcome
-	// ("applied", "duplicate", "stale", "tie_kept", "unknown_price",
-	// "linked", "unknown_user", "ignored"), "rejected" (4xx) or "error"
-	// (5xx). For the return sync: "synced", "unauthorized" or "error".
-	Outcome string
+	// Op is what was observed: [OpPortal], [OpWebhook] or [OpReturnSync].
+	Op Op
+	// Outcome is what happened, one of the fixed set listed with the Op.
+	Outcome Outcome
 	// Status is the HTTP status answered.
 	Status int
 	// Latency is the time spent in the handler.

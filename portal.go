@@ -15,204 +15,6 @@ import (
 	"github.com/stripe/stripe-go/v76"
 )
 
-// SuccessMessage is the "message" of a created portal session.
-const SuccessMessage = "Portal session created successfully"
-
-// sessionReply is the body of a 200 reply.
-type sessionReply struct {
-	URL     string `json:"url"`
-	Message string `json:"message"`
-}
-
-// Handler returns the http.Handler of POST /api/subscription/create-portal-session
-// (mount it at any path; it does not look at the path). auth tells who
-// sends each request; it panics if auth is nil, a programming mistake.
-//
-// Checks, in order, each answered in the contract's JSON: method (405),
-// cross-origin (403), authentication (401), body (400, 413), user (401),
-// plan (403), customer (404), then the Stripe call (200 or 404/500). A
-// rejected request makes no Stripe call.
-//
-// The optional body is JSON of [SessionOptions]:
-//
-//	{"return_url": "https://app.example.com/billing", "locale": "de",
-//	 "flow": {"type": "subscription_cancel", "retention_coupon": "SAVE20"}}
-func (s *PortalService) Handler(auth Authenticator) http.Handler {
-	if auth == nil {
-		panic("billing: PortalService.Handler: nil Authenticator")
-	}
-	return &portalHandler{s: s, auth: auth}
-}
-
-type portalHandler struct {
-	s    *PortalService
-	auth Authenticator
-}
-
-func (h *portalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	s := h.s
-	var (
-		userID string
-		reason string // why a request was refused, for the log
-		sess   *Session
-		err    *Error
-	)
-	switch {
-	case r.Method != http.MethodPost:
-		err, reason = ErrMethodNotAllowed, "method"
-	case s.cop.Check(r) != nil:
-		err, reason = ErrCrossOrigin, "cross_origin"
-	default:
-		var aerr error
-		userID, aerr = h.auth.Authenticate(r)
-		if aerr != nil || userID == "" {
-			err, reason = ErrUnauthorized, authReason(aerr)
-			userID = ""
-			break
-		}
-		var opts SessionOptions
-		if err = s.readOptions(w, r, &opts); err != nil {
-			reason = "body"
-			break
-		}
-		var cerr error
-		sess, cerr = s.CreateSession(r.Context(), userID, opts)
-		if cerr != nil {
-			err = asError(cerr)
-			reason = sessionReason(err)
-		}
-	}
-
-	if err != nil {
-		s.cfg.WriteError(w, r, err)
-	} else {
-		setHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(sessionReply{URL: sess.URL, Message: SuccessMessage})
-	}
-	s.logRequest(r, userID, reason, sess, err, time.Since(start))
-}
-
-// readOptions decodes the optional JSON body into opts. An empty body is no
-// options.
-func (s *PortalService) readOptions(w http.ResponseWriter, r *http.Request, opts *SessionOptions) *Error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return ErrTooLarge
-		}
-		return badRequest("request body could not be read")
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return badRequest("request body must be JSON (Content-Type: application/json)")
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(opts); err != nil {
-		return badRequest("request body is not valid JSON of return_url, locale and flow")
-	}
-	if dec.More() {
-		return badRequest("request body must be a single JSON object")
-	}
-	return nil
-}
-
-// outcome names an error for logs and observations.
-func outcome(e *Error) string {
-	if e == nil {
-		return "created"
-	}
-	switch e.Status {
-	case http.StatusUnauthorized:
-		return "unauthorized"
-	case http.StatusForbidden:
-		if errors.Is(e, ErrNotPaid) && e.Message == ErrNotPaid.Message {
-			return "not_paid"
-		}
-		return "cross_origin"
-	case http.StatusNotFound:
-		return "customer_not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusBadRequest:
-		return "bad_request"
-	case http.StatusRequestEntityTooLarge:
-		return "too_large"
-	}
-	return "error"
-}
-
-func (s *PortalService) logRequest(r *http.Request, userID, reason string, sess *Session, e *Error, d time.Duration) {
-	status, reqID := http.StatusOK, ""
-	if sess != nil {
-		reqID = sess.StripeRequestID
-	}
-	if e != nil {
-		status = e.Status
-		reqID = e.StripeRequestID
-	}
-	o := outcome(e)
-	if s.cfg.Observer != nil {
-		s.cfg.Observer.Observe(r.Context(), Observation{Op: "portal", Outcome: o, Status: status, Latency: d, UserID: userID, StripeRequestID: reqID})
-	}
-	level := slog.LevelInfo
-	if status >= 500 {
-		level = slog.LevelError
-	}
-	if !s.log.Enabled(r.Context(), level) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("outcome", o),
-		slog.Int("status", status),
-		slog.Duration("latency", d),
-	}
-	if userID != "" {
-		attrs = append(attrs, slog.String("user_id", userID))
-	}
-	if reason != "" {
-		attrs = append(attrs, slog.String("reason", reason))
-	}
-	if reqID != "" {
-		attrs = append(attrs, slog.String("stripe_request_id", reqID))
-	}
-	if e != nil && e.Status == http.StatusBadRequest {
-		// Which input was refused: the reply's message, a fixed text that
-		// never quotes the input.
-		attrs = append(attrs, slog.String("detail", e.Message))
-	}
-	if e != nil && e.Err != nil && (status >= 500 || isStripeError(e.Err)) {
-		attrs = append(attrs, slog.String("cause", causeKind(e.Err)))
-	}
-	s.log.LogAttrs(r.Context(), level, "billing: portal request", attrs...)
-}
-
-// sessionReason names, for the log, why CreateSession refused a request
-// that passed authentication; "" when the status and cause say it.
-func sessionReason(e *Error) string {
-	switch {
-	case errors.Is(e, ErrUnauthorized):
-		return "unknown_user"
-	case errors.Is(e, ErrCustomerNotFound) && !isStripeError(e.Err):
-		return "no_customer"
-	case errors.Is(e, ErrBadRequest):
-		return "options"
-	}
-	return ""
-}
-
 // SessionCreator creates Stripe billing portal sessions. stripe-go's own
 // *session.Client (package github.com/stripe/stripe-go/v76/billingportal/session)
 // satisfies it, and so does the test kit's fake:
@@ -231,13 +33,17 @@ type SubscriptionGetter interface {
 	Get(id string, params *stripe.SubscriptionParams) (*stripe.Subscription, error)
 }
 
-// Config configures a [PortalService]. Stripe, Users and ReturnURL are
-// required; everything else has a documented default.
-type Config struct {
+// PortalConfig configures a [PortalService]. Stripe, Users, Auth and
+// ReturnURL are required; everything else has a documented default.
+type PortalConfig struct {
 	// Stripe creates the portal sessions. Required.
 	Stripe SessionCreator
 	// Users loads users by id. Required.
 	Users UserStore
+	// Auth tells who sends each request to the handler. Required; for the
+	// documented endpoint, [NewCookieAuthenticator] with the app's
+	// [TokenVerifier] (it reads the access_token cookie).
+	Auth Authenticator
 	// ReturnURL is where Stripe sends the user back from the portal unless
 	// the request names an allowed return_url. Required; an absolute http or
 	// https URL.
@@ -281,10 +87,12 @@ type Config struct {
 	WriteError func(w http.ResponseWriter, r *http.Request, e *Error)
 }
 
-// PortalService creates Stripe Customer Portal sessions for paid users. Build
-// one with [NewPortalService]; it is safe for concurrent use.
+// PortalService creates Stripe Customer Portal sessions for paid users
+// ([PortalService.CreateSession]) and is the http.Handler of
+// POST /api/subscription/create-portal-session ([PortalService.ServeHTTP]).
+// Build one with [NewPortalService]; it is safe for concurrent use.
 type PortalService struct {
-	cfg   Config
+	cfg   PortalConfig
 	allow allowlist
 	cop   *http.CrossOriginProtection
 	log   *slog.Logger
@@ -292,29 +100,31 @@ type PortalService struct {
 
 // NewPortalService checks cfg and returns the service. It names the first
 // missing or invalid setting in its error.
-func NewPortalService(cfg Config) (*PortalService, error) {
+func NewPortalService(cfg PortalConfig) (*PortalService, error) {
 	switch {
 	case cfg.Stripe == nil:
-		return nil, errors.New("billing: Config.Stripe is required (for example &session.Client{B: billing.NewBackend(nil), Key: key})")
+		return nil, errors.New("billing: PortalConfig.Stripe is required (for example &session.Client{B: billing.NewBackend(nil), Key: key})")
 	case cfg.Users == nil:
-		return nil, errors.New("billing: Config.Users is required (a UserStore, for example billing.NewMemoryStore())")
+		return nil, errors.New("billing: PortalConfig.Users is required (a UserStore, for example billing.NewMemoryStore())")
+	case cfg.Auth == nil:
+		return nil, errors.New("billing: PortalConfig.Auth is required (who sends a request, for example billing.NewCookieAuthenticator(verifier))")
 	case cfg.ReturnURL == "":
-		return nil, errors.New("billing: Config.ReturnURL is required (where Stripe sends users back, for example https://app.example.com/account)")
+		return nil, errors.New("billing: PortalConfig.ReturnURL is required (where Stripe sends users back, for example https://app.example.com/account)")
 	}
 	if err := checkAbsoluteURL(cfg.ReturnURL); err != nil {
-		return nil, fmt.Errorf("billing: Config.ReturnURL: %w", err)
+		return nil, fmt.Errorf("billing: PortalConfig.ReturnURL: %w", err)
 	}
 	allow, err := parseAllowlist(cfg.AllowedReturnURLs)
 	if err != nil {
-		return nil, fmt.Errorf("billing: Config.AllowedReturnURLs: %w", err)
+		return nil, fmt.Errorf("billing: PortalConfig.AllowedReturnURLs: %w", err)
 	}
 	if cfg.Locale != "" && !validLocale(cfg.Locale) {
-		return nil, fmt.Errorf("billing: Config.Locale %q is not a locale Stripe's portal supports", cfg.Locale)
+		return nil, fmt.Errorf("billing: PortalConfig.Locale %q is not a locale Stripe's portal supports", cfg.Locale)
 	}
 	cop := http.NewCrossOriginProtection()
 	for _, o := range cfg.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("billing: Config.TrustedOrigins: %w", err)
+			return nil, fmt.Errorf("billing: PortalConfig.TrustedOrigins: %w", err)
 		}
 	}
 	if cfg.MaxBodyBytes <= 0 {
@@ -340,10 +150,10 @@ type Session struct {
 // SessionOptions are the per-request choices of a portal session. The zero
 // value asks for a plain portal session with the configured defaults.
 type SessionOptions struct {
-	// ReturnURL overrides Config.ReturnURL; it must match
-	// Config.AllowedReturnURLs.
+	// ReturnURL overrides PortalConfig.ReturnURL; it must match
+	// PortalConfig.AllowedReturnURLs.
 	ReturnURL string `json:"return_url,omitempty"`
-	// Locale overrides Config.Locale; it must be a locale the portal supports.
+	// Locale overrides PortalConfig.Locale; it must be a locale the portal supports.
 	Locale string `json:"locale,omitempty"`
 	// Flow, if set, deep-links into one portal flow.
 	Flow *Flow `json:"flow,omitempty"`
@@ -354,7 +164,7 @@ type SessionOptions struct {
 // not paid ([ErrNotPaid]), no Stripe customer ([ErrCustomerNotFound]), a
 // rejected option ([ErrBadRequest]). Only then does it call Stripe, once
 // (twice when a flow names a subscription that must be checked through
-// Config.Subscriptions). Every error is an *[Error].
+// PortalConfig.Subscriptions). Every error is an *[Error].
 func (s *PortalService) CreateSession(ctx context.Context, userID string, opts SessionOptions) (*Session, error) {
 	if userID == "" {
 		return nil, ErrUnauthorized.with(errors.New("empty user id"))
@@ -441,7 +251,7 @@ func (s *PortalService) CreateSession(ctx context.Context, userID string, opts S
 // ownSubscription returns the subscription a flow acts on, after proving it
 // is one of u's customer's: empty means u's stored subscription; a stored
 // match needs no Stripe call; anything else is read from Stripe through
-// Config.Subscriptions, if set, and its customer compared.
+// PortalConfig.Subscriptions, if set, and its customer compared.
 func (s *PortalService) ownSubscription(ctx context.Context, u User, named string) (string, error) {
 	switch {
 	case named == "" && u.SubscriptionID != "":
@@ -471,4 +281,140 @@ func (s *PortalService) ownSubscription(ctx context.Context, u User, named strin
 		return "", badRequest("flow subscription is not the user's subscription")
 	}
 	return named, nil
+}
+
+// SuccessMessage is the "message" of a created portal session.
+const SuccessMessage = "Portal session created successfully"
+
+// sessionReply is the body of a 200 reply.
+type sessionReply struct {
+	URL     string `json:"url"`
+	Message string `json:"message"`
+}
+
+// ServeHTTP implements [http.Handler] for
+// POST /api/subscription/create-portal-session (mount it at any path; it
+// does not look at the path).
+//
+// Checks, in order, each answered in the contract's JSON: method (405),
+// cross-origin (403), authentication through PortalConfig.Auth (401), body
+// (400, 413), user (401), plan (403), customer (404), then the Stripe call
+// (200 or 404/500). A rejected request makes no Stripe call.
+//
+// The optional body is JSON of [SessionOptions]:
+//
+//	{"return_url": "https://app.example.com/billing", "locale": "de",
+//	 "flow": {"type": "subscription_cancel", "retention_coupon": "SAVE20"}}
+func (s *PortalService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := record{op: OpPortal, start: time.Now()}
+	var sess *Session
+	switch {
+	case r.Method != http.MethodPost:
+		rec.err, rec.reason = ErrMethodNotAllowed, "method"
+	case s.cop.Check(r) != nil:
+		rec.err, rec.reason = ErrCrossOrigin, "cross_origin"
+	default:
+		userID, aerr := s.cfg.Auth.Authenticate(r)
+		if aerr != nil || userID == "" {
+			rec.err, rec.reason = ErrUnauthorized, authReason(aerr)
+			break
+		}
+		rec.userID = userID
+		var opts SessionOptions
+		if rec.err = s.readOptions(w, r, &opts); rec.err != nil {
+			rec.reason = "body"
+			break
+		}
+		var err error
+		if sess, err = s.CreateSession(r.Context(), userID, opts); err != nil {
+			rec.err = asError(err)
+			rec.reason = sessionReason(rec.err)
+		}
+	}
+
+	rec.outcome = portalOutcome(rec.err)
+	if rec.outcome == BadRequest {
+		// Which input was refused: the reply's message, a fixed text that
+		// never quotes the input.
+		rec.detail = rec.err.Message
+	}
+	if rec.err != nil {
+		s.cfg.WriteError(w, r, rec.err)
+	} else {
+		rec.reqID = sess.StripeRequestID
+		writeJSON(w, http.StatusOK, sessionReply{URL: sess.URL, Message: SuccessMessage})
+	}
+	rec.emit(r.Context(), s.log, s.cfg.Observer, "billing: portal request")
+}
+
+// readOptions decodes the optional JSON body into opts. An empty body is no
+// options.
+func (s *PortalService) readOptions(w http.ResponseWriter, r *http.Request, opts *SessionOptions) *Error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ErrTooLarge
+		}
+		return badRequest("request body could not be read")
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return badRequest("request body must be JSON (Content-Type: application/json)")
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(opts); err != nil {
+		return badRequest("request body is not valid JSON of return_url, locale and flow")
+	}
+	if dec.More() {
+		return badRequest("request body must be a single JSON object")
+	}
+	return nil
+}
+
+// portalOutcome names the reply of the portal endpoint.
+func portalOutcome(e *Error) Outcome {
+	switch {
+	case e == nil:
+		return Created
+	case errors.Is(e, ErrUnauthorized):
+		return Unauthorized
+	case errors.Is(e, ErrNotPaid):
+		return NotPaid
+	case errors.Is(e, ErrCrossOrigin):
+		return CrossOrigin
+	case errors.Is(e, ErrCustomerNotFound):
+		return CustomerNotFound
+	case errors.Is(e, ErrBadRequest):
+		return BadRequest
+	case errors.Is(e, ErrTooLarge):
+		return TooLarge
+	case errors.Is(e, ErrMethodNotAllowed):
+		return MethodNotAllowed
+	}
+	return Failed
+}
+
+// sessionReason names, for the log, why CreateSession refused a request
+// that passed authentication; "" when the status and cause say it.
+func sessionReason(e *Error) string {
+	switch {
+	case errors.Is(e, ErrUnauthorized):
+		return "unknown_user"
+	case errors.Is(e, ErrCustomerNotFound) && !isStripeError(e.Err):
+		return "no_customer"
+	case errors.Is(e, ErrBadRequest):
+		return "options"
+	}
+	return ""
 }

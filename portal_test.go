@@ -118,12 +118,13 @@ type env struct {
 	svc     *billing.PortalService
 }
 
-func newEnv(t *testing.T, mod func(*billing.Config)) *env {
+func newEnv(t *testing.T, mod func(*billing.PortalConfig)) *env {
 	t.Helper()
 	e := &env{stripe: &fakeSessions{}, store: &countingStore{UserStore: billing.NewMemoryStore(testUsers...)}}
-	cfg := billing.Config{
+	cfg := billing.PortalConfig{
 		Stripe:            e.stripe,
 		Users:             e.store,
+		Auth:              testAuth,
 		ReturnURL:         "https://app.example.com/account",
 		AllowedReturnURLs: []string{"https://app.example.com/billing/", "https://other.example.com"},
 	}
@@ -135,7 +136,7 @@ func newEnv(t *testing.T, mod func(*billing.Config)) *env {
 		t.Fatalf("NewPortalService: %v", err)
 	}
 	e.svc = svc
-	e.handler = svc.Handler(testAuth)
+	e.handler = svc
 	return e
 }
 
@@ -186,7 +187,7 @@ func TestContract(t *testing.T) {
 		token      string
 		body       string
 		hdr        map[string]string
-		mod        func(*billing.Config)
+		mod        func(*billing.PortalConfig)
 		stripeErr  error
 		wantStatus int
 		want       reply
@@ -206,13 +207,13 @@ func TestContract(t *testing.T) {
 		{name: "stripe api error", token: "tok_pro", stripeErr: &stripe.Error{HTTPStatusCode: 500, Type: stripe.ErrorTypeAPI, Msg: "boom sk_test_leak", RequestID: "req_x"}, wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
 		{name: "stripe other invalid request", token: "tok_pro", stripeErr: stripeErr(400, stripe.ErrorCodeParameterInvalidEmpty), wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
 		{name: "stripe network error", token: "tok_pro", stripeErr: errors.New("dial tcp: connection refused"), wantStatus: 500, want: internal, wantStripe: 1, wantStore: 1},
-		{name: "store failure", token: "tok_pro", mod: func(c *billing.Config) { c.Users = failingStore{} }, wantStatus: 500, want: internal},
+		{name: "store failure", token: "tok_pro", mod: func(c *billing.PortalConfig) { c.Users = failingStore{} }, wantStatus: 500, want: internal},
 		{name: "GET", method: http.MethodGet, token: "tok_pro", wantStatus: 405, want: reply{Error: "Method Not Allowed", Message: "Only POST is allowed"}},
 		{name: "PUT", method: http.MethodPut, token: "tok_pro", wantStatus: 405, want: reply{Error: "Method Not Allowed", Message: "Only POST is allowed"}},
 		{name: "cross-site browser POST", token: "tok_pro", hdr: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, wantStatus: 403, want: reply{Error: "Forbidden", Message: "Cross-origin request rejected"}},
 		{name: "cross-origin without Sec-Fetch-Site", token: "tok_pro", hdr: map[string]string{"Origin": "https://evil.example", "Host": "app.example.com"}, wantStatus: 403, want: reply{Error: "Forbidden", Message: "Cross-origin request rejected"}},
 		{name: "cross-site unauthenticated is 403 before 401", token: "", hdr: map[string]string{"Sec-Fetch-Site": "cross-site"}, wantStatus: 403, want: reply{Error: "Forbidden", Message: "Cross-origin request rejected"}},
-		{name: "trusted origin", token: "tok_pro", mod: func(c *billing.Config) { c.TrustedOrigins = []string{"https://front.example.com"} }, hdr: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://front.example.com"}, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
+		{name: "trusted origin", token: "tok_pro", mod: func(c *billing.PortalConfig) { c.TrustedOrigins = []string{"https://front.example.com"} }, hdr: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://front.example.com"}, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
 		{name: "same-origin browser POST", token: "tok_pro", hdr: map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://app.example.com"}, wantStatus: 200, want: reply{Message: "Portal session created successfully"}, wantStripe: 1, wantStore: 1, wantURL: true},
 		{name: "malformed body", token: "tok_pro", body: `{"return_url":`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body is not valid JSON of return_url, locale and flow"}},
 		{name: "unknown field", token: "tok_pro", body: `{"customer":"cus_other"}`, wantStatus: 400, want: reply{Error: "Bad Request", Message: "request body is not valid JSON of return_url, locale and flow"}},

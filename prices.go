@@ -152,10 +152,33 @@ func grantsAccess(status string, pastDueRevokes bool) bool {
 	return false
 }
 
-// mapping turns a subscription state into the [Subscription] to store.
-type mapping struct {
-	plans          PriceTable
-	pastDueRevokes bool
+// PlanRules decide which plan a subscription grants: the price table and
+// the past-due policy. The webhook handler and the return sync must agree
+// on them, or a user's plan would flip with whichever wrote last: build one
+// value and give the same one to both ([WebhookConfig].Rules and
+// [ReturnSyncConfig].Rules).
+type PlanRules struct {
+	// Prices maps Stripe prices to plans. Required: it must map at least one
+	// price (see [PriceTable]).
+	Prices PriceTable
+	// PastDueRevokesAccess makes a past_due subscription grant FREE. Default
+	// false: past_due keeps the plan, so the user can still open the portal
+	// to fix the card while Stripe retries the payment; Stripe then moves
+	// the subscription to unpaid or canceled (FREE) as its settings say.
+	PastDueRevokesAccess bool
+}
+
+// validate checks the rules; the error names the field.
+func (r PlanRules) validate() error {
+	if err := r.Prices.validate(); err != nil {
+		return fmt.Errorf("Rules.Prices: %w", err)
+	}
+	return nil
+}
+
+// grants reports whether a subscription status grants its plan under r.
+func (r PlanRules) grants(status string) bool {
+	return grantsAccess(status, r.PastDueRevokesAccess)
 }
 
 // subscription returns the Subscription for st. ok is false when the
@@ -164,17 +187,17 @@ type mapping struct {
 // plan stay as they were. Plan is the highest plan among the items' mapped
 // prices (items with unmapped prices are ignored when another maps); FREE
 // when the status grants no access, whatever the prices.
-func (m mapping) subscription(st subState) (s Subscription, ok bool) {
+func (r PlanRules) subscription(st subState) (s Subscription, ok bool) {
 	s = Subscription{ID: st.ID, CustomerID: st.Customer, Status: st.Status, Plan: Free}
 	if len(st.Prices) > 0 {
 		s.PriceID = st.Prices[0].ID
 	}
-	if !grantsAccess(st.Status, m.pastDueRevokes) {
+	if !r.grants(st.Status) {
 		return s, true
 	}
 	found := false
 	for _, p := range st.Prices {
-		if pl, mapped := m.plans.plan(p); mapped {
+		if pl, mapped := r.Prices.plan(p); mapped {
 			if !found || pl.rank() > s.Plan.rank() {
 				s.Plan = pl
 			}
@@ -187,12 +210,12 @@ func (m mapping) subscription(st subState) (s Subscription, ok bool) {
 // needsProduct reports whether mapping st could use the products' metadata
 // that st does not carry: the table has a metadata key, a price is unmapped
 // and its product was not expanded.
-func (m mapping) needsProduct(st subState) bool {
-	if m.plans.ProductMetadataKey == "" {
+func (r PlanRules) needsProduct(st subState) bool {
+	if r.Prices.ProductMetadataKey == "" {
 		return false
 	}
 	for _, p := range st.Prices {
-		if _, ok := m.plans.plan(p); !ok && !p.productExpanded {
+		if _, ok := r.Prices.plan(p); !ok && !p.productExpanded {
 			return true
 		}
 	}

@@ -23,12 +23,20 @@ func setHeaders(h http.Header) {
 
 // WriteError writes e as the contract's JSON error reply
 // {"error": e.Code, "message": e.Message}, with the headers of every reply
-// and, for 405, "Allow: POST". It never writes e's cause.
+// and, for 405, an Allow header: the one the handler set, else "POST". It
+// never writes e's cause. It is the default of every endpoint's WriteError
+// setting; a replacement gets the same *Error values.
 func WriteError(w http.ResponseWriter, _ *http.Request, e *Error) {
-	setHeaders(w.Header())
-	if e.Status == http.StatusMethodNotAllowed {
+	if e.Status == http.StatusMethodNotAllowed && w.Header().Get("Allow") == "" {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(errorReply{Error: e.Code, Message: e.Message})
+	writeJSON(w, e.Status, errorReply{Error: e.Code, Message: e.Message})
+}
+
+// writeJSON writes v as the JSON body of a reply with the given status and
+// the headers of every reply.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	setHeaders(w.Header())
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

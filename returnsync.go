@@ -2,7 +2,6 @@ package billing
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,9 +23,11 @@ type SubscriptionLister interface {
 }
 
 // ReturnSyncConfig configures a [ReturnSync]. Auth, Users, Store,
-// Subscriptions, Plans and Redirect are required.
+// Subscriptions, Rules and Redirect are required; everything else has a
+// documented default.
 type ReturnSyncConfig struct {
-	// Auth tells who the returning user is. Required.
+	// Auth tells who the returning user is. Required; the portal's
+	// [PortalConfig].Auth.
 	Auth Authenticator
 	// Users loads the user, for their Stripe customer id. Required.
 	Users UserStore
@@ -37,51 +38,37 @@ type ReturnSyncConfig struct {
 	// Subscriptions lists the customer's subscriptions from Stripe.
 	// Required.
 	Subscriptions SubscriptionLister
-	// Plans maps prices to plans; use the webhook handler's table. Required.
-	Plans PriceTable
+	// Rules map prices to plans and say whether past_due keeps access.
+	// Required; the same value as [WebhookConfig].Rules.
+	Rules PlanRules
 	// Redirect is where the user is sent (303 See Other) after the sync,
 	// whatever its result: an absolute http(s) URL or a path starting with
 	// "/". Required.
 	Redirect string
-	// PastDueRevokesAccess: as [WebhookConfig].PastDueRevokesAccess; use the
-	// same value. Default false (past_due keeps the plan).
-	PastDueRevokesAccess bool
 	// MaxSubscriptions caps how many of the customer's subscriptions (newest
 	// first, canceled ones included) are applied. Default 20.
 	MaxSubscriptions int
 	// Logger receives one record per sync. Default: discard.
 	Logger *slog.Logger
-	// Observer receives one Observation (Op "return_sync") per request.
+	// Observer receives one Observation ([OpReturnSync]) per request.
 	// Default: nil.
 	Observer Observer
+	// WriteError writes the error replies (405 for a method other than
+	// GET; every other failure still redirects). Default: [WriteError].
+	WriteError func(w http.ResponseWriter, r *http.Request, e *Error)
 }
 
 // ReturnSync is the answer to "I changed my plan in the portal and still see
 // the old one": the user often comes back from the portal before Stripe's
 // webhook has arrived. Mount it at the URL the portal sends users back to
-// ([Config].ReturnURL): on GET it authenticates the user, reads their
+// ([PortalConfig].ReturnURL): on GET it authenticates the user, reads their
 // customer's subscriptions from Stripe, applies each through the store's
 // ApplySubscription (the webhooks' atomic path), then redirects to the app's
 // page, which shows the new plan.
 //
-// A state read from Stripe at time T is applied with Created = T, Seq = 0
-// and no event id. Stripe's event times have whole seconds, so within T's
-// second nobody can tell whether an event came before or after the read:
-//   - an event created before T's second is already reflected in the read:
-//     it is Stale and never overwrites it;
-//   - an event created in T's second or later replaces the read (Seq 0 is
-//     below every event's), whether it arrives before the read is applied
-//     (the read is then a [Tie] and is dropped) or after. If it came before
-//     the read, its state is the read's or, when several events share that
-//     second, the later ones follow and the webhook handler settles them
-//     (ties read Stripe again when [WebhookConfig].Subscriptions is set).
-//
-// Giving the read Seq = T in nanoseconds instead would let it beat an event
-// of its own second created after it and delivered before it, a wrong state
-// nothing would correct. T is taken on this server's clock just before the
-// call to Stripe, so it is not later than the read; keep the clock
-// synchronized (NTP), as a clock ahead of Stripe's by more than a second
-// could make events of the seconds in between Stale.
+// A state read from Stripe counts at the time of the read, as
+// [SubscriptionChange] explains: it never overwrites an event of a later
+// second, and an event of the read's second or later replaces it.
 //
 // The sync is best effort: every failure (no or bad credentials, unknown
 // user, no Stripe customer, a Stripe or store error) is logged and the user
@@ -89,7 +76,6 @@ type ReturnSyncConfig struct {
 // Build one with [NewReturnSync]; it is safe for concurrent use.
 type ReturnSync struct {
 	cfg ReturnSyncConfig
-	m   mapping
 	log *slog.Logger
 	now func() time.Time
 }
@@ -99,7 +85,7 @@ type ReturnSync struct {
 func NewReturnSync(cfg ReturnSyncConfig) (*ReturnSync, error) {
 	switch {
 	case cfg.Auth == nil:
-		return nil, errors.New("billing: ReturnSyncConfig.Auth is required (the Authenticator of the portal handler)")
+		return nil, errors.New("billing: ReturnSyncConfig.Auth is required (the portal's Authenticator, for example billing.NewCookieAuthenticator(verifier))")
 	case cfg.Users == nil:
 		return nil, errors.New("billing: ReturnSyncConfig.Users is required (a UserStore)")
 	case cfg.Store == nil:
@@ -109,8 +95,8 @@ func NewReturnSync(cfg ReturnSyncConfig) (*ReturnSync, error) {
 	case cfg.Redirect == "":
 		return nil, errors.New("billing: ReturnSyncConfig.Redirect is required (the app page to send users to, for example /account)")
 	}
-	if err := cfg.Plans.validate(); err != nil {
-		return nil, fmt.Errorf("billing: ReturnSyncConfig.Plans: %w", err)
+	if err := cfg.Rules.validate(); err != nil {
+		return nil, fmt.Errorf("billing: ReturnSyncConfig.%w", err)
 	}
 	if !strings.HasPrefix(cfg.Redirect, "/") || strings.HasPrefix(cfg.Redirect, "//") {
 		if err := checkAbsoluteURL(cfg.Redirect); err != nil {
@@ -122,12 +108,10 @@ func NewReturnSync(cfg ReturnSyncConfig) (*ReturnSync, error) {
 	if cfg.MaxSubscriptions <= 0 {
 		cfg.MaxSubscriptions = 20
 	}
-	return &ReturnSync{
-		cfg: cfg,
-		m:   mapping{plans: cfg.Plans, pastDueRevokes: cfg.PastDueRevokesAccess},
-		log: orDiscard(cfg.Logger),
-		now: time.Now,
-	}, nil
+	if cfg.WriteError == nil {
+		cfg.WriteError = WriteError
+	}
+	return &ReturnSync{cfg: cfg, log: orDiscard(cfg.Logger), now: time.Now}, nil
 }
 
 // SyncResult counts what [ReturnSync.Sync] did with the subscriptions it
@@ -147,13 +131,13 @@ type SyncResult struct {
 // Sync reads the subscriptions of the user's Stripe customer and applies
 // them to the store, as described on [ReturnSync]. A user unknown to the
 // store, or without a Stripe customer, is not an error: nothing is read. The
-// returned error is an *[Error] (ErrInternal) for a store or Stripe failure;
+// returned error is an *[Error] ([ErrSyncFailed]) for a store or Stripe failure;
 // the subscriptions applied before the failure stay applied.
 func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error) {
 	var res SyncResult
 	u, found, err := h.cfg.Users.User(ctx, userID)
 	if err != nil {
-		return res, ErrInternal.with(&opError{"load_user", err})
+		return res, ErrSyncFailed.with(&opError{"load_user", err})
 	}
 	if !found || u.StripeCustomerID == "" {
 		return res, nil
@@ -161,13 +145,13 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 	p := &stripe.SubscriptionListParams{Customer: stripe.String(u.StripeCustomerID), Status: stripe.String("all")}
 	p.Context = ctx
 	p.Limit = stripe.Int64(int64(min(h.cfg.MaxSubscriptions, 100)))
-	if h.cfg.Plans.ProductMetadataKey != "" {
+	if h.cfg.Rules.Prices.ProductMetadataKey != "" {
 		p.AddExpand("data.items.data.price.product")
 	}
 	readAt := h.now()
 	it := h.cfg.Subscriptions.List(p)
 	if it == nil || it.Iter == nil {
-		return res, ErrInternal.with(&opError{"list_subscriptions", errors.New("lister returned no iterator")})
+		return res, ErrSyncFailed.with(&opError{"list_subscriptions", errors.New("lister returned no iterator")})
 	}
 	for res.Read < h.cfg.MaxSubscriptions && it.Next() {
 		if res.StripeRequestID == "" {
@@ -188,7 +172,7 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 				continue
 			}
 		}
-		sub, known := h.m.subscription(st)
+		sub, known := h.cfg.Rules.subscription(st)
 		if !known {
 			res.Kept++
 			h.log.LogAttrs(ctx, slog.LevelWarn, "billing: return sync: subscription price maps to no plan; plan left alone",
@@ -199,7 +183,7 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 			Subscription: sub, Created: readAt, Seq: 0,
 		}, 0)
 		if err != nil {
-			return res, ErrInternal.with(&opError{"apply_subscription", err})
+			return res, ErrSyncFailed.with(&opError{"apply_subscription", err})
 		}
 		if out == Applied {
 			res.Applied++
@@ -208,83 +192,58 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 		}
 	}
 	if err := it.Err(); err != nil {
-		e := fromStripe(err)
-		e.Status, e.Code, e.Message = ErrInternal.Status, ErrInternal.Code, ErrInternal.Message
+		e := ErrSyncFailed.with(&opError{"list_subscriptions", err})
+		var se *stripe.Error
+		if errors.As(err, &se) {
+			e.StripeRequestID = se.RequestID
+		}
 		return res, e
 	}
 	return res, nil
 }
 
 // ServeHTTP implements [http.Handler]: GET syncs the authenticated user's
-// subscriptions and answers 303 See Other to Config.Redirect, also when the
-// sync could not run or failed. Other methods are answered 405 in the JSON
-// of [WriteError].
+// subscriptions and answers 303 See Other to ReturnSyncConfig.Redirect, also
+// when the sync could not run or failed. Other methods are answered 405
+// through ReturnSyncConfig.WriteError, with "Allow: GET".
 //
 // A cross-site page can make a browser send this GET; all it can cause is a
 // re-read of the user's own subscriptions from Stripe.
 func (h *ReturnSync) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := record{op: OpReturnSync, start: time.Now()}
+	ctx := r.Context()
 	if r.Method != http.MethodGet {
-		e := ErrMethodNotAllowed.withMessage("Only GET is allowed")
-		setHeaders(w.Header())
+		rec.outcome, rec.err, rec.reason = MethodNotAllowed, ErrMethodNotAllowed.withMessage("Only GET is allowed"), "method"
 		w.Header().Set("Allow", http.MethodGet)
-		w.WriteHeader(e.Status)
-		_ = json.NewEncoder(w).Encode(errorReply{Error: e.Code, Message: e.Message})
+		h.cfg.WriteError(w, r, rec.err)
+		rec.emit(ctx, h.log, h.cfg.Observer, "billing: return sync")
 		return
 	}
-	start := time.Now()
-	ctx := r.Context()
-	var (
-		res     SyncResult
-		err     error
-		outcome = "synced"
-	)
+	var res SyncResult
+	rec.outcome = Synced
 	userID, aerr := h.cfg.Auth.Authenticate(r)
 	if aerr != nil || userID == "" {
-		outcome, userID = "unauthorized", ""
-	} else if res, err = h.Sync(ctx, userID); err != nil {
-		outcome = "error"
+		rec.outcome, rec.reason = Unauthorized, authReason(aerr)
+	} else {
+		rec.userID = userID
+		var err error
+		if res, err = h.Sync(ctx, userID); err != nil {
+			rec.outcome, rec.err = Failed, asError(err)
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, h.cfg.Redirect, http.StatusSeeOther)
 
-	d := time.Since(start)
-	var reqID string
-	var e *Error
-	if errors.As(err, &e) {
-		reqID = e.StripeRequestID
+	rec.reqID = res.StripeRequestID
+	if rec.err != nil && rec.err.StripeRequestID != "" {
+		rec.reqID = rec.err.StripeRequestID
 	}
-	if reqID == "" {
-		reqID = res.StripeRequestID
+	rec.attrs = func(add func(slog.Attr)) {
+		add(slog.Int("read", res.Read))
+		add(slog.Int("applied", res.Applied))
+		add(slog.Int("kept", res.Kept))
 	}
-	if h.cfg.Observer != nil {
-		h.cfg.Observer.Observe(ctx, Observation{Op: "return_sync", Outcome: outcome, Status: http.StatusSeeOther, Latency: d, UserID: userID, StripeRequestID: reqID})
-	}
-	level := slog.LevelInfo
-	if err != nil {
-		level = slog.LevelError
-	}
-	if !h.log.Enabled(ctx, level) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("outcome", outcome),
-		slog.Int("status", http.StatusSeeOther),
-		slog.Duration("latency", d),
-		slog.Int("read", res.Read),
-		slog.Int("applied", res.Applied),
-		slog.Int("kept", res.Kept),
-	}
-	if userID != "" {
-		attrs = append(attrs, slog.String("user_id", userID))
-	} else {
-		attrs = append(attrs, slog.String("reason", authReason(aerr)))
-	}
-	if reqID != "" {
-		attrs = append(attrs, slog.String("stripe_request_id", reqID))
-	}
-	if e != nil && e.Err != nil {
-		attrs = append(attrs, slog.String("cause", causeKind(e.Err)))
-	}
-	h.log.LogAttrs(ctx, level, "billing: return sync", attrs...)
+	rec.status = http.StatusSeeOther // the reply, whatever failed
+	rec.emit(ctx, h.log, h.cfg.Observer, "billing: return sync")
 }

@@ -104,7 +104,7 @@ func TestReturnURLAllowlist(t *testing.T) {
 }
 
 func TestNoAllowlistMeansDefaultOnly(t *testing.T) {
-	e := newEnv(t, func(c *billing.Config) { c.AllowedReturnURLs = nil })
+	e := newEnv(t, func(c *billing.PortalConfig) { c.AllowedReturnURLs = nil })
 	if _, err := e.svc.CreateSession(context.Background(), "u_pro", billing.SessionOptions{ReturnURL: "https://app.example.com/account"}); !errors.Is(err, billing.ErrBadRequest) {
 		t.Fatalf("without an allowlist a request's return_url must be refused, got %v", err)
 	}

@@ -49,6 +49,38 @@ func (s Subscription) Terminal() bool {
 // SubscriptionChange is one write of the sync: the state of a subscription as
 // a Stripe event (or a read from Stripe) shows it, with the order key that
 // decides whether it is newer than what is stored.
+//
+// # The order of changes
+//
+// This is the one place the order is decided; the store, the webhook
+// handler, the return sync and the test kit follow it.
+//
+// A change replaces the stored state of its subscription only when its key
+// (Created in whole seconds, Seq) is strictly greater than the stored key,
+// and never when the stored state is terminal ([Subscription.Terminal]),
+// unless the change is terminal too. Stripe's event times have whole
+// seconds, so Seq orders the changes of one second:
+//   - a webhook event has Seq = its status's rank: 1 for incomplete (a
+//     subscription starts so and never returns to it), 2 for active,
+//     trialing, past_due, unpaid, paused and any unknown status (they
+//     follow each other in any direction), 3 for canceled and
+//     incomplete_expired (terminal, so always last);
+//   - two events of one second with the same rank cannot be ordered: the
+//     store answers [Tie] and the webhook handler reads the subscription
+//     from Stripe once that second is over, then applies the read with the
+//     event's id and Created and Seq = the read's time in nanoseconds,
+//     above every rank, so it beats every event of that second, delivered
+//     before or after;
+//   - a state read by [ReturnSync] at time T (this server's clock, taken
+//     just before the call to Stripe) has Created = T and Seq = 0: an event
+//     of an earlier second is already reflected in the read and is [Stale]
+//     against it; an event of T's second or later replaces it (Seq 0 is
+//     below every rank), whether it arrives before the read is applied
+//     (the read is then a Tie and dropped) or after. Giving the read a
+//     higher Seq would let it beat an event of its own second created after
+//     it, a wrong state nothing would correct. Keep the clock synchronized
+//     (NTP): a clock ahead of Stripe's by more than a second could make
+//     events of the seconds in between Stale.
 type SubscriptionChange struct {
 	// EventID is the Stripe event id (evt_...). A change with an EventID is
 	// applied at most once: the store remembers the id (for at least the
@@ -60,17 +92,8 @@ type SubscriptionChange struct {
 	// Created is the time of the event (Stripe's created, one-second
 	// resolution), or of the read from Stripe.
 	Created time.Time
-	// Seq orders changes with the same Created second: a change replaces the
-	// stored state only when (Created in seconds, Seq) is strictly greater
-	// than the stored pair. The webhook handler sets it from the status
-	// (incomplete 1 < active, trialing, past_due, unpaid, paused 2 <
-	// canceled, incomplete_expired 3, so a cancelation beats an update of
-	// the same second) and, for a state read again from Stripe to break a
-	// tie, from the time of that read in nanoseconds (with the event's
-	// Created; the read is made once the event's second is over). A state
-	// read by [ReturnSync] at T has Created = T and Seq = 0: events of
-	// earlier seconds are Stale against it, events of T's second or later
-	// replace it.
+	// Seq orders changes with the same Created second, as the order of
+	// changes above says.
 	Seq int64
 }
 
@@ -79,12 +102,24 @@ type SubscriptionChange struct {
 // database: the check and the write of ApplySubscription and LinkCustomer are
 // one atomic step (one statement, or one transaction with row locks), never a
 // read in Go followed by a write.
+//
+// A user's Plan and SubscriptionID are derived, never set over the stored
+// subscriptions: when the store holds subscriptions of the user's customer,
+// Plan is the highest Plan among them (FREE < BASIC < PRO) and
+// SubscriptionID the id of that subscription, the greatest id (compared as
+// strings) among those of that plan. Every write that touches a user or a
+// subscription (ApplySubscription, LinkCustomer, and a store's own ways of
+// adding users, such as seeding the same users again at every start, from
+// any replica) recomputes them in the same atomic step, so no write can
+// regress a plan that the stored subscriptions determine. Only a user whose
+// customer has no stored subscription keeps the plan it was given.
 type SyncStore interface {
 	// UserByCustomer returns the user linked to a Stripe customer id;
 	// found=false and a nil error when none is.
 	UserByCustomer(ctx context.Context, customerID string) (u User, found bool, err error)
 
-	// ApplySubscription applies c atomically:
+	// ApplySubscription applies c atomically, in the order of
+	// [SubscriptionChange]:
 	//   - c.EventID already remembered: Duplicate, nothing written;
 	//   - stored state of c.Subscription.ID terminal, or (stored Created
 	//     second, stored Seq) greater than c's: Stale, event id remembered;
@@ -92,19 +127,18 @@ type SyncStore interface {
 	//     Tie, nothing written, event id not remembered;
 	//   - otherwise: Applied. The subscription is stored (kept even when no
 	//     user is linked to its customer yet), the event id remembered, and
-	//     the plan of the user linked to the customer, if any, set to the
-	//     highest Plan among the customer's stored subscriptions, all in the
-	//     same atomic step.
+	//     the plan of the user linked to the customer, if any, derived again
+	//     (see above), all in the same atomic step.
 	// retain is how long the event id must be remembered at least.
 	// A returned error means nothing was written, so the event can be
 	// retried.
 	ApplySubscription(ctx context.Context, c SubscriptionChange, retain time.Duration) (Outcome, error)
 
 	// LinkCustomer links a Stripe customer to a user (for example on
-	// checkout.session.completed) and, if the store holds subscriptions of
-	// that customer, sets the user's plan to the highest Plan among them, in
-	// one atomic step. Linking the same pair again is a no-op. A user id the
-	// store does not know returns found=false and a nil error.
+	// checkout.session.completed), unlinking it from any other user, and
+	// derives the user's plan from that customer's stored subscriptions, if
+	// any, in one atomic step. Linking the same pair again is a no-op. A
+	// user id the store does not know returns found=false and a nil error.
 	LinkCustomer(ctx context.Context, userID, customerID string) (found bool, err error)
 }
 

@@ -16,12 +16,13 @@ import (
 
 // stripeMockService wires a PortalService to Stripe's own stripe-mock, which
 // validates every request against Stripe's OpenAPI description.
-func stripeMockService(t *testing.T, mod func(*billing.Config)) *billing.PortalService {
+func stripeMockService(t *testing.T, mod func(*billing.PortalConfig)) *billing.PortalService {
 	t.Helper()
 	b := billing.NewBackend(testenv.StripeMockBackendConfig(t))
-	cfg := billing.Config{
+	cfg := billing.PortalConfig{
 		Stripe:            &session.Client{B: b, Key: "sk_test_stripemock"},
 		Users:             billing.NewMemoryStore(testUsers...),
+		Auth:              testAuth,
 		ReturnURL:         "https://app.example.com/account",
 		AllowedReturnURLs: []string{"https://app.example.com/billing/"},
 	}
@@ -39,7 +40,7 @@ func stripeMockService(t *testing.T, mod func(*billing.Config)) *billing.PortalS
 // after-completion behaviours and every option to stripe-mock: a request
 // shape Stripe's API description rejects fails here.
 func TestStripeMockAcceptsEveryRequestShape(t *testing.T) {
-	svc := stripeMockService(t, func(c *billing.Config) {
+	svc := stripeMockService(t, func(c *billing.PortalConfig) {
 		c.Configuration = "bpc_123"
 		c.OnBehalfOf = "acct_123"
 		c.Locale = "auto"
@@ -88,8 +89,8 @@ func TestStripeMockAcceptsEveryLocale(t *testing.T) {
 // rejects surfaces as ErrInternal (and so the tests above can fail).
 func TestStripeMockValidates(t *testing.T) {
 	c := &session.Client{B: billing.NewBackend(testenv.StripeMockBackendConfig(t)), Key: "sk_test_stripemock"}
-	svc, err := billing.NewPortalService(billing.Config{
-		Stripe: badShape{c}, Users: billing.NewMemoryStore(testUsers...), ReturnURL: "https://app.example.com/account",
+	svc, err := billing.NewPortalService(billing.PortalConfig{
+		Stripe: badShape{c}, Users: billing.NewMemoryStore(testUsers...), Auth: testAuth, ReturnURL: "https://app.example.com/account",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func (b badShape) New(p *stripe.BillingPortalSessionParams) (*stripe.BillingPort
 // stripe-mock through the real handler.
 func TestStripeMockThroughHandler(t *testing.T) {
 	svc := stripeMockService(t, nil)
-	h := svc.Handler(testAuth)
+	h := svc
 	start := time.Now()
 	w := post(t, h, "tok_pro", `{"flow":{"type":"subscription_cancel"}}`, nil)
 	if w.Code != http.StatusOK {

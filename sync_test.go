@@ -40,7 +40,7 @@ func newReturnEnv(t *testing.T, mut ...func(*billing.ReturnSyncConfig)) *returnE
 		Users:         e.store,
 		Store:         e.store,
 		Subscriptions: fake.SubscriptionClient(),
-		Plans:         testPlans(t),
+		Rules:         billing.PlanRules{Prices: testPlans(t)},
 		Redirect:      "/account",
 		Logger:        slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)),
 		Observer: billing.ObserverFunc(func(_ context.Context, o billing.Observation) {
@@ -178,7 +178,7 @@ func TestReturnSyncFailuresStillRedirect(t *testing.T) {
 		{name: "no cookie", token: "", wantCalls: 0, outcome: "unauthorized"},
 		{name: "bad token", token: "tok_forged", wantCalls: 0, outcome: "unauthorized"},
 		{name: "user without customer", token: tokUser1, setup: func(e *returnEnv) {
-			e.store.Put(billing.User{ID: user1, Plan: billing.Free})
+			e.store.PutUser(context.Background(), billing.User{ID: user1, Plan: billing.Free})
 		}, wantCalls: 0, outcome: "synced"},
 		{name: "Stripe fails", token: tokUser1, setup: func(e *returnEnv) {
 			e.fake.Fail(billingtest.PathSubscriptions, billingtest.Fault{Status: 400, Type: "invalid_request_error", Message: "secret sk_test_leak"})
@@ -197,7 +197,7 @@ func TestReturnSyncFailuresStillRedirect(t *testing.T) {
 			if n := e.fake.CallCount(billingtest.PathSubscriptions); n != tt.wantCalls {
 				t.Fatalf("list calls = %d, want %d", n, tt.wantCalls)
 			}
-			if got := (*e.obs)[len(*e.obs)-1]; got.Outcome != tt.outcome {
+			if got := (*e.obs)[len(*e.obs)-1]; string(got.Outcome) != tt.outcome {
 				t.Fatalf("outcome = %q, want %q", got.Outcome, tt.outcome)
 			}
 			if strings.Contains(e.logs.String(), "sk_test_leak") || strings.Contains(e.logs.String(), "tok_") {
@@ -219,7 +219,7 @@ func TestNewReturnSyncConfig(t *testing.T) {
 	fake := billingtest.StartStripe(t)
 	ok := func() billing.ReturnSyncConfig {
 		s := billing.NewMemoryStore()
-		return billing.ReturnSyncConfig{Auth: billingtest.NewStaticAuth(), Users: s, Store: s, Subscriptions: fake.SubscriptionClient(), Plans: testPlans(t), Redirect: "https://app.example.com/account"}
+		return billing.ReturnSyncConfig{Auth: billingtest.NewStaticAuth(), Users: s, Store: s, Subscriptions: fake.SubscriptionClient(), Rules: billing.PlanRules{Prices: testPlans(t)}, Redirect: "https://app.example.com/account"}
 	}
 	tests := []struct {
 		name string
@@ -232,7 +232,7 @@ func TestNewReturnSyncConfig(t *testing.T) {
 		{"no users", func(c *billing.ReturnSyncConfig) { c.Users = nil }, "Users is required"},
 		{"no store", func(c *billing.ReturnSyncConfig) { c.Store = nil }, "Store is required"},
 		{"no lister", func(c *billing.ReturnSyncConfig) { c.Subscriptions = nil }, "Subscriptions is required"},
-		{"no plans", func(c *billing.ReturnSyncConfig) { c.Plans = billing.PriceTable{} }, "price table is empty"},
+		{"no plans", func(c *billing.ReturnSyncConfig) { c.Rules = billing.PlanRules{} }, "price table is empty"},
 		{"no redirect", func(c *billing.ReturnSyncConfig) { c.Redirect = "" }, "Redirect is required"},
 		{"protocol-relative redirect", func(c *billing.ReturnSyncConfig) { c.Redirect = "//evil.example" }, "Redirect"},
 		{"javascript redirect", func(c *billing.ReturnSyncConfig) { c.Redirect = "javascript:alert(1)" }, "Redirect"},
@@ -271,7 +271,7 @@ func TestStripeMockAcceptsSyncRequests(t *testing.T) {
 	store := billing.NewMemoryStore(billing.User{ID: user1, StripeCustomerID: cus1})
 
 	rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
-		Auth: billingtest.NewStaticAuth(), Users: store, Store: store, Subscriptions: client, Plans: plans, Redirect: "/account",
+		Auth: billingtest.NewStaticAuth(), Users: store, Store: store, Subscriptions: client, Rules: billing.PlanRules{Prices: plans}, Redirect: "/account",
 	})
 	if err != nil {
 		t.Fatal(err)

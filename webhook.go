@@ -86,7 +86,7 @@ const (
 	DefaultRetain = 72 * time.Hour
 )
 
-// WebhookConfig configures a [WebhookHandler]. Secrets, Store and Plans are
+// WebhookConfig configures a [WebhookHandler]. Secrets, Store and Rules are
 // required; everything else has a documented default.
 type WebhookConfig struct {
 	// Secrets are the endpoint's signing secrets (whsec_...). An event is
@@ -95,12 +95,13 @@ type WebhookConfig struct {
 	Secrets []string
 	// Store applies the changes atomically. Required.
 	Store SyncStore
-	// Plans maps prices to plans. Required.
-	Plans PriceTable
+	// Rules map prices to plans and say whether past_due keeps access.
+	// Required (Rules.Prices); give the [ReturnSync] the same value.
+	Rules PlanRules
 	// Subscriptions, if set, reads a subscription from Stripe when two
 	// events of one subscription have the same second and the order of
 	// their statuses does not decide ([Tie]), and when the product metadata
-	// is needed to map a price (Plans.ProductMetadataKey). Strongly
+	// is needed to map a price (Rules.Prices.ProductMetadataKey). Strongly
 	// recommended, and needed with a [ReturnSync]. Default nil: a tie keeps
 	// the stored state (outcome "tie_kept", logged as a warning). That is
 	// right when the stored status ranks higher (it is then the later
@@ -126,11 +127,6 @@ type WebhookConfig struct {
 	// most once. Default and minimum 72 h ([DefaultRetain]), as long as
 	// Stripe retries.
 	Retain time.Duration
-	// PastDueRevokesAccess makes a past_due subscription grant FREE. Default
-	// false: past_due keeps the plan, so the user can still open the portal
-	// to fix the card while Stripe retries the payment; Stripe then moves
-	// the subscription to unpaid or canceled (FREE) as its settings say.
-	PastDueRevokesAccess bool
 	// LinkCheckout handles checkout.session.completed: the session's
 	// client_reference_id (the app's user id, set when creating the Checkout
 	// session) is linked to its customer with Store.LinkCustomer. Default
@@ -148,66 +144,15 @@ type WebhookConfig struct {
 }
 
 // WebhookHandler is the http.Handler for Stripe webhook events (mount it at
-// POST /api/subscription/webhook or anywhere; it ignores the path). Build
-// one with [NewWebhookHandler]; it is safe for concurrent use.
-//
-// For each request, in order: method (405 unless POST); body read under the
-// size cap (413); Stripe-Signature checked against every secret with
-// stripe-go's webhook package (400 when missing, malformed or matching no
-// secret); timestamp within Tolerance of the handler's clock in both
-// directions (400); event JSON (400); livemode against Mode (400). Nothing
-// is written for a 4xx.
-//
-// Events of any API version are accepted. stripe-go v76 refuses events not
-// of its version (2023-10-16) by default, so an endpoint pinned to another
-// version would fail every delivery and lose all of them after Stripe's
-// three days of retries. The handler reads only fields that have kept their
-// shape across API versions (the event's id, type, created and livemode;
-// the subscription's id, customer, status and items.data[].price id,
-// lookup key and product; the checkout session's client_reference_id and
-// customer), decoded on their own rather than into stripe-go's structs,
-// some of whose fields changed type between versions; an event whose object
-// lacks them is answered 400. The event's api_version is logged when it
-// differs from stripe-go's. Reads from Stripe (ties, product metadata, the
-// return sync) use stripe-go's own version.
-//
-// Handled events: customer.subscription.created, .updated, .deleted,
-// .paused, .resumed, .pending_update_applied and .pending_update_expired
-// apply the subscription in the event; checkout.session.completed links a
-// customer when LinkCheckout is set. Every other event type, including
-// customer.subscription.trial_will_end (a reminder, not a change), is
-// acknowledged with 200 and outcome "ignored".
-//
-// A subscription event becomes a [SubscriptionChange] with the event id,
-// the event's created time and Seq from its status (see the order on
-// [SubscriptionChange]; within one second: incomplete < active, trialing,
-// past_due, unpaid, paused < canceled, incomplete_expired). Its Plan is the
-// highest plan among the items' mapped prices when the status grants
-// access (active, trialing, and past_due unless PastDueRevokesAccess), else
-// FREE. When the status grants access and no price maps to a plan (after
-// reading the product from Stripe if the table maps product metadata and
-// Subscriptions is set), the event is acknowledged with outcome
-// "unknown_price" and a warning naming the price ids, and nothing is
-// applied: the stored subscription and the user's plan stay as they were.
-//
-// The store's answer decides the reply: [Applied], [Duplicate] and [Stale]
-// are 200; a [Tie] makes the handler read the subscription from Stripe
-// (Subscriptions) and apply that state with the same event id, the event's
-// Created and Seq = the read's time in nanoseconds, above any status. For
-// an event of the current second it first waits for the next second (at
-// most 1 s), so that the read reflects every event of the event's second
-// and may rightly beat them all. A store error, or a Stripe error during
-// that read, is 500: the event is not remembered and Stripe delivers it
-// again. An event for a customer no user
-// is linked to yet is applied all the same (the store keeps it), so the
-// user gets the right plan when the customer is linked, in either order.
-//
-// Replies: 200 {"received":true,"outcome":"applied"} (or "duplicate",
-// "stale", "tie_kept", "unknown_price", "linked", "unknown_user",
-// "ignored"); errors in the JSON of [WriteError].
+// POST /api/subscription/webhook or anywhere; it ignores the path): it
+// checks each request's signature, decodes the event (of any API version)
+// and applies customer.subscription.* events to the store, each at most
+// once and never over newer state (the order is [SubscriptionChange]'s).
+// The package documentation's section "Webhook events" lists the checks,
+// the events handled and the replies. Build one with [NewWebhookHandler];
+// it is safe for concurrent use.
 type WebhookHandler struct {
 	cfg   WebhookConfig
-	m     mapping
 	log   *slog.Logger
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
@@ -239,8 +184,8 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("billing: WebhookConfig.Store is required (a SyncStore, for example billing.NewMemoryStore())")
 	}
-	if err := cfg.Plans.validate(); err != nil {
-		return nil, fmt.Errorf("billing: WebhookConfig.Plans: %w", err)
+	if err := cfg.Rules.validate(); err != nil {
+		return nil, fmt.Errorf("billing: WebhookConfig.%w", err)
 	}
 	switch {
 	case cfg.Tolerance < 0:
@@ -265,7 +210,6 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 	}
 	return &WebhookHandler{
 		cfg:   cfg,
-		m:     mapping{plans: cfg.Plans, pastDueRevokes: cfg.PastDueRevokesAccess},
 		log:   orDiscard(cfg.Logger),
 		now:   time.Now,
 		sleep: sleepCtx,
@@ -279,19 +223,18 @@ var (
 	errTimestamp    = badRequest("Stripe signature timestamp outside tolerance")
 	errBadEvent     = badRequest("Invalid webhook event")
 	errMode         = badRequest("Event mode (live or test) not accepted by this endpoint")
-	errWebhookFail  = &Error{Status: http.StatusInternalServerError, Code: ErrInternal.Code, Message: "Failed to process webhook event"}
 )
 
 // webhookReply is the body of a 200 reply. Stripe ignores it; it shows in
 // the dashboard's delivery log.
 type webhookReply struct {
-	Received bool   `json:"received"`
-	Outcome  string `json:"outcome"`
+	Received bool    `json:"received"`
+	Outcome  Outcome `json:"outcome"`
 }
 
 // eventResult is what handling one event did, for the reply and the log.
 type eventResult struct {
-	outcome    string
+	outcome    Outcome
 	err        *Error // nil for 200
 	reason     string // why a request was refused or failed
 	eventID    string
@@ -312,16 +255,14 @@ func (h *WebhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.err != nil {
 		h.cfg.WriteError(w, r, res.err)
 	} else {
-		setHeaders(w.Header())
-		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(webhookReply{Received: true, Outcome: res.outcome})
+		writeJSON(w, http.StatusOK, webhookReply{Received: true, Outcome: res.outcome})
 	}
-	h.logEvent(r.Context(), res, time.Since(start))
+	h.logEvent(r.Context(), res, start)
 }
 
 func (h *WebhookHandler) serve(w http.ResponseWriter, r *http.Request) eventResult {
 	if r.Method != http.MethodPost {
-		return eventResult{outcome: "rejected", err: ErrMethodNotAllowed, reason: "method"}
+		return eventResult{outcome: Rejected, err: ErrMethodNotAllowed, reason: "method"}
 	}
 	if r.Body == nil {
 		r.Body = http.NoBody
@@ -330,9 +271,9 @@ func (h *WebhookHandler) serve(w http.ResponseWriter, r *http.Request) eventResu
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return eventResult{outcome: "rejected", err: ErrTooLarge, reason: "too_large"}
+			return eventResult{outcome: Rejected, err: ErrTooLarge, reason: "too_large"}
 		}
-		return eventResult{outcome: "rejected", err: errBadEvent, reason: "read_body"}
+		return eventResult{outcome: Rejected, err: errBadEvent, reason: "read_body"}
 	}
 	ev, res := h.verify(body, r.Header.Get("Stripe-Signature"))
 	if res.err != nil {
@@ -344,7 +285,7 @@ func (h *WebhookHandler) serve(w http.ResponseWriter, r *http.Request) eventResu
 // verify checks the signature and the timestamp and decodes the event.
 func (h *WebhookHandler) verify(body []byte, header string) (*stripe.Event, eventResult) {
 	reject := func(e *Error, reason string) (*stripe.Event, eventResult) {
-		return nil, eventResult{outcome: "rejected", err: e, reason: reason}
+		return nil, eventResult{outcome: Rejected, err: e, reason: reason}
 	}
 	if header == "" {
 		return reject(errNoSignature, "no_signature")
@@ -413,7 +354,7 @@ func signatureTime(header string) (time.Time, bool) {
 // way (for example from a queue fed by a verified endpoint); it does not
 // check the event's mode. It reads ev.Data.Raw, which stripe-go's webhook
 // package and json.Unmarshal into a stripe.Event fill in.
-func (h *WebhookHandler) Handle(ctx context.Context, ev *stripe.Event) (outcome string, err error) {
+func (h *WebhookHandler) Handle(ctx context.Context, ev *stripe.Event) (Outcome, error) {
 	res := h.handle(ctx, ev)
 	if res.err != nil {
 		return res.outcome, res.err
@@ -427,7 +368,7 @@ func (h *WebhookHandler) handle(ctx context.Context, ev *stripe.Event) eventResu
 		res.apiVersion = ev.APIVersion
 	}
 	if ev.Data == nil {
-		res.outcome, res.err, res.reason = "rejected", errBadEvent, "no_data"
+		res.outcome, res.err, res.reason = Rejected, errBadEvent, "no_data"
 		return res
 	}
 	switch ev.Type {
@@ -438,12 +379,12 @@ func (h *WebhookHandler) handle(ctx context.Context, ev *stripe.Event) eventResu
 		h.handleSubscription(ctx, ev, &res)
 	case "checkout.session.completed":
 		if !h.cfg.LinkCheckout {
-			res.outcome = "ignored"
+			res.outcome = Ignored
 			return res
 		}
 		h.handleCheckout(ctx, ev, &res)
 	default:
-		res.outcome = "ignored"
+		res.outcome = Ignored
 	}
 	return res
 }
@@ -452,26 +393,26 @@ func (h *WebhookHandler) handle(ctx context.Context, ev *stripe.Event) eventResu
 func (h *WebhookHandler) handleSubscription(ctx context.Context, ev *stripe.Event, res *eventResult) {
 	st, err := stateFromEvent(ev.Data.Raw)
 	if err != nil {
-		res.outcome, res.err, res.reason = "rejected", errBadEvent, "bad_subscription_object"
+		res.outcome, res.err, res.reason = Rejected, errBadEvent, "bad_subscription_object"
 		return
 	}
 	res.subID, res.customerID, res.status = st.ID, st.Customer, st.Status
 	created := time.Unix(ev.Created, 0)
 	seq := statusSeq(st.Status)
-	if h.cfg.Subscriptions != nil && grantsAccess(st.Status, h.m.pastDueRevokes) && h.m.needsProduct(st) {
+	if h.cfg.Subscriptions != nil && h.cfg.Rules.grants(st.Status) && h.cfg.Rules.needsProduct(st) {
 		// Map through the product's metadata: read the subscription with
 		// its products and apply that state, keyed like a tie's read.
 		h.readAndApply(ctx, ev, created, res)
 		return
 	}
-	sub, known := h.m.subscription(st)
+	sub, known := h.cfg.Rules.subscription(st)
 	if !known {
 		h.unknownPrice(res, st)
 		return
 	}
 	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: seq}, h.cfg.Retain)
 	if err != nil {
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"apply_subscription", err}), "store"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"apply_subscription", err}), "store"
 		return
 	}
 	if out != Tie {
@@ -479,7 +420,7 @@ func (h *WebhookHandler) handleSubscription(ctx context.Context, ev *stripe.Even
 		return
 	}
 	if h.cfg.Subscriptions == nil {
-		res.outcome = "tie_kept"
+		res.outcome = TieKept
 		res.warn = "two events of one subscription in the same second; the stored state was kept (set WebhookConfig.Subscriptions to read the subscription from Stripe instead)"
 		return
 	}
@@ -512,12 +453,12 @@ func (h *WebhookHandler) readAt(ctx context.Context, created time.Time) (time.Ti
 func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, created time.Time, res *eventResult) {
 	p := &stripe.SubscriptionParams{}
 	p.Context = ctx
-	if h.cfg.Plans.ProductMetadataKey != "" {
+	if h.cfg.Rules.Prices.ProductMetadataKey != "" {
 		p.AddExpand("items.data.price.product")
 	}
 	readAt, err := h.readAt(ctx, created)
 	if err != nil {
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"wait_for_read", err}), "canceled"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"wait_for_read", err}), "canceled"
 		return
 	}
 	s, err := h.cfg.Subscriptions.Get(res.subID, p)
@@ -529,16 +470,16 @@ func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, cre
 		if errors.As(err, &se) {
 			res.reqID = se.RequestID
 			if se.Code == stripe.ErrorCodeResourceMissing {
-				res.outcome = "ignored"
+				res.outcome = Ignored
 				res.warn = "subscription of the event not found in Stripe (deleted test data?); event acknowledged"
 				return
 			}
 		}
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"read_subscription", err}), "stripe"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"read_subscription", err}), "stripe"
 		return
 	}
 	if s == nil {
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"read_subscription", errors.New("no subscription returned")}), "stripe"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"read_subscription", errors.New("no subscription returned")}), "stripe"
 		return
 	}
 	st := stateFromStripe(s)
@@ -549,37 +490,37 @@ func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, cre
 		st.Customer = res.customerID
 	}
 	if st.ID != res.subID || st.Customer != res.customerID {
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"read_subscription", errors.New("stripe returned another subscription or customer")}), "stripe"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"read_subscription", errors.New("stripe returned another subscription or customer")}), "stripe"
 		return
 	}
 	res.status = st.Status
-	sub, known := h.m.subscription(st)
+	sub, known := h.cfg.Rules.subscription(st)
 	if !known {
 		h.unknownPrice(res, st)
 		return
 	}
 	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: readAt.UnixNano()}, h.cfg.Retain)
 	if err != nil {
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"apply_subscription", err}), "store"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"apply_subscription", err}), "store"
 		return
 	}
 	if out == Tie {
 		// A read at least as recent (another replica's) is stored.
-		res.outcome = "tie_kept"
+		res.outcome = TieKept
 		return
 	}
 	h.done(ctx, res, out)
 }
 
 func (h *WebhookHandler) unknownPrice(res *eventResult, st subState) {
-	res.outcome = "unknown_price"
+	res.outcome = UnknownPrice
 	res.warn = "no price of the subscription maps to a plan (add it to the PriceTable); plan left alone, price_ids=" + st.priceIDs()
 }
 
 // done records an applied, duplicate or stale outcome, with the linked user
 // for the log.
 func (h *WebhookHandler) done(ctx context.Context, res *eventResult, out Outcome) {
-	res.outcome = out.String()
+	res.outcome = out
 	if out != Applied {
 		return
 	}
@@ -592,73 +533,44 @@ func (h *WebhookHandler) done(ctx context.Context, res *eventResult, out Outcome
 func (h *WebhookHandler) handleCheckout(ctx context.Context, ev *stripe.Event, res *eventResult) {
 	var cs wireCheckout
 	if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil || (cs.Object != "" && cs.Object != "checkout.session") {
-		res.outcome, res.err, res.reason = "rejected", errBadEvent, "bad_checkout_object"
+		res.outcome, res.err, res.reason = Rejected, errBadEvent, "bad_checkout_object"
 		return
 	}
 	res.customerID = cs.Customer.ID
 	if cs.ClientReferenceID == "" || cs.Customer.ID == "" {
-		res.outcome = "ignored"
+		res.outcome = Ignored
 		res.reason = "no_client_reference_or_customer"
 		return
 	}
 	found, err := h.cfg.Store.LinkCustomer(ctx, cs.ClientReferenceID, cs.Customer.ID)
 	if err != nil {
-		res.outcome, res.err, res.reason = "error", errWebhookFail.with(&opError{"link_customer", err}), "store"
+		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"link_customer", err}), "store"
 		return
 	}
 	if !found {
-		res.outcome = "unknown_user"
+		res.outcome = UnknownUser
 		res.warn = "checkout session's client_reference_id names no user of the store; customer not linked"
 		return
 	}
-	res.outcome, res.userID = "linked", cs.ClientReferenceID
+	res.outcome, res.userID = Linked, cs.ClientReferenceID
 }
 
-func (h *WebhookHandler) logEvent(ctx context.Context, res eventResult, d time.Duration) {
-	status := http.StatusOK
-	if res.err != nil {
-		status = res.err.Status
-		if res.reqID == "" {
-			res.reqID = res.err.StripeRequestID
-		}
+// logEvent emits the event's record and observation.
+func (h *WebhookHandler) logEvent(ctx context.Context, res eventResult, start time.Time) {
+	rec := record{
+		op: OpWebhook, outcome: res.outcome, start: start,
+		userID: res.userID, eventType: res.eventType, reqID: res.reqID,
+		reason: res.reason, warn: res.warn, alarm: res.reason == "livemode_mismatch", err: res.err,
+		attrs: func(add func(slog.Attr)) {
+			for _, kv := range [...][2]string{
+				{"event_id", res.eventID}, {"event_type", res.eventType}, {"api_version", res.apiVersion},
+				{"subscription_id", res.subID}, {"customer_id", res.customerID}, {"subscription_status", res.status},
+			} {
+				if kv[1] != "" {
+					add(slog.String(kv[0], kv[1]))
+				}
+			}
+		},
 	}
-	if h.cfg.Observer != nil {
-		h.cfg.Observer.Observe(ctx, Observation{Op: "webhook", Outcome: res.outcome, Status: status, Latency: d, UserID: res.userID, EventType: res.eventType, StripeRequestID: res.reqID})
-	}
-	level := slog.LevelInfo
-	switch {
-	case status >= 500:
-		level = slog.LevelError
-	case res.reason == "livemode_mismatch":
-		level = slog.LevelError
-	case res.warn != "":
-		level = slog.LevelWarn
-	}
-	if !h.log.Enabled(ctx, level) {
-		return
-	}
-	attrs := []slog.Attr{
-		slog.String("outcome", res.outcome),
-		slog.Int("status", status),
-		slog.Duration("latency", d),
-	}
-	add := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
-		}
-	}
-	add("event_id", res.eventID)
-	add("event_type", res.eventType)
-	add("api_version", res.apiVersion)
-	add("subscription_id", res.subID)
-	add("customer_id", res.customerID)
-	add("subscription_status", res.status)
-	add("user_id", res.userID)
-	add("reason", res.reason)
-	add("stripe_request_id", res.reqID)
-	add("warning", res.warn)
-	if res.err != nil && res.err.Err != nil {
-		add("cause", causeKind(res.err.Err))
-	}
-	h.log.LogAttrs(ctx, level, "billing: webhook event", attrs...)
+	rec.emit(ctx, h.log, h.cfg.Observer, "billing: webhook event")
 }

@@ -99,7 +99,7 @@ func (f *flakyStore) err() error {
 
 func (f *flakyStore) ApplySubscription(ctx context.Context, c billing.SubscriptionChange, retain time.Duration) (billing.Outcome, error) {
 	if err := f.err(); err != nil {
-		return 0, err
+		return "", err
 	}
 	return f.MemoryStore.ApplySubscription(ctx, c, retain)
 }
@@ -131,7 +131,7 @@ func newWHEnv(t *testing.T, mut ...func(*billing.WebhookConfig)) *whEnv {
 	cfg := billing.WebhookConfig{
 		Secrets: []string{secret},
 		Store:   e.store,
-		Plans:   testPlans(t),
+		Rules:   billing.PlanRules{Prices: testPlans(t)},
 		Logger:  slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observer: billing.ObserverFunc(func(_ context.Context, o billing.Observation) {
 			mu.Lock()
@@ -244,7 +244,7 @@ func (e *whEnv) wantPlan(userID string, want billing.Plan) {
 
 func (e *whEnv) wantStored(id, status string, plan billing.Plan) {
 	e.t.Helper()
-	s, ok := e.store.Subscription(id)
+	s, ok := storedSub(e.store.MemoryStore, id)
 	if !ok {
 		e.t.Fatalf("subscription %s not stored", id)
 	}
@@ -265,15 +265,15 @@ func TestNewWebhookHandlerConfig(t *testing.T) {
 		cfg  billing.WebhookConfig
 		want string // substring of the error; empty: no error
 	}{
-		{"ok", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Plans: plans}, ""},
-		{"no secrets", billing.WebhookConfig{Store: store, Plans: plans}, "Secrets is required"},
-		{"empty secret", billing.WebhookConfig{Secrets: []string{secret, " "}, Store: store, Plans: plans}, "Secrets[1] is empty"},
-		{"no store", billing.WebhookConfig{Secrets: []string{secret}, Plans: plans}, "Store is required"},
+		{"ok", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Rules: billing.PlanRules{Prices: plans}}, ""},
+		{"no secrets", billing.WebhookConfig{Store: store, Rules: billing.PlanRules{Prices: plans}}, "Secrets is required"},
+		{"empty secret", billing.WebhookConfig{Secrets: []string{secret, " "}, Store: store, Rules: billing.PlanRules{Prices: plans}}, "Secrets[1] is empty"},
+		{"no store", billing.WebhookConfig{Secrets: []string{secret}, Rules: billing.PlanRules{Prices: plans}}, "Store is required"},
 		{"no plans", billing.WebhookConfig{Secrets: []string{secret}, Store: store}, "price table is empty"},
-		{"bad plan", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Plans: billing.PriceTable{Prices: map[string]billing.Plan{"p": "GOLD"}}}, `maps "p" to "GOLD"`},
-		{"short retain", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Plans: plans, Retain: time.Hour}, "shorter than Stripe's three days"},
-		{"negative tolerance", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Plans: plans, Tolerance: -time.Second}, "Tolerance must not be negative"},
-		{"bad mode", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Plans: plans, Mode: 7}, "Mode 7"},
+		{"bad plan", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Rules: billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{"p": "GOLD"}}}}, `maps "p" to "GOLD"`},
+		{"short retain", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Rules: billing.PlanRules{Prices: plans}, Retain: time.Hour}, "shorter than Stripe's three days"},
+		{"negative tolerance", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Rules: billing.PlanRules{Prices: plans}, Tolerance: -time.Second}, "Tolerance must not be negative"},
+		{"bad mode", billing.WebhookConfig{Secrets: []string{secret}, Store: store, Rules: billing.PlanRules{Prices: plans}, Mode: 7}, "Mode 7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,7 +360,7 @@ func TestWebhookSignature(t *testing.T) {
 			if code != tt.want {
 				t.Fatalf("status = %d (%+v), want %d\nlogs:\n%s", code, rep, tt.want, e.logs)
 			}
-			_, stored := e.store.Subscription(sub1)
+			_, stored := storedSub(e.store.MemoryStore, sub1)
 			if tt.want == 200 {
 				if !stored || rep.Outcome != "applied" {
 					t.Fatalf("reply %+v, stored %v: want applied", rep, stored)
@@ -419,7 +419,7 @@ func TestWebhookLivemode(t *testing.T) {
 			if code != tt.want {
 				t.Fatalf("status = %d %+v, want %d", code, rep, tt.want)
 			}
-			if _, stored := e.store.Subscription(sub1); stored != (tt.want == 200) {
+			if _, stored := storedSub(e.store.MemoryStore, sub1); stored != (tt.want == 200) {
 				t.Fatalf("stored = %v after a %d", stored, code)
 			}
 			if tt.want == 400 && !strings.Contains(e.logs.String(), `"level":"ERROR"`) {
@@ -501,7 +501,7 @@ func TestWebhookEventTypes(t *testing.T) {
 func TestWebhookPastDue(t *testing.T) {
 	for _, revoke := range []bool{false, true} {
 		t.Run(fmt.Sprintf("revoke=%v", revoke), func(t *testing.T) {
-			e := newWHEnv(t, func(c *billing.WebhookConfig) { c.PastDueRevokesAccess = revoke })
+			e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Rules.PastDueRevokesAccess = revoke })
 			e.expect(subEvent("customer.subscription.created", "active", "price_pro", t0), 200, "applied")
 			e.expect(subEvent("customer.subscription.updated", "past_due", "price_pro", t0.Add(time.Second)), 200, "applied")
 			want := billing.Pro
@@ -804,7 +804,7 @@ func TestWebhookCheckoutLink(t *testing.T) {
 	sub := billingtest.SubscriptionEvent("customer.subscription.created", billingtest.SubscriptionSpec{ID: "sub_2", Customer: cus2, PriceID: "price_pro"}, t0)
 	checkout := billingtest.CheckoutCompletedEvent(billingtest.CheckoutSpec{ClientReferenceID: user2, Customer: cus2, Subscription: "sub_2"}, t0)
 	link := func(c *billing.WebhookConfig) { c.LinkCheckout = true }
-	newUser2 := func(e *whEnv) { e.store.Put(billing.User{ID: user2, Plan: billing.Free}) }
+	newUser2 := func(e *whEnv) { e.store.PutUser(context.Background(), billing.User{ID: user2, Plan: billing.Free}) }
 
 	t.Run("subscription first, then checkout", func(t *testing.T) {
 		e := newWHEnv(t, link)
@@ -913,7 +913,7 @@ func TestSyncProperty(t *testing.T) {
 	stats := billingtest.RunSyncProperty(t, billingtest.PropertyConfig{
 		NewStore: func(testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User)) {
 			s := billing.NewMemoryStore()
-			return s, s, s.Put
+			return s, s, func(u billing.User) { _ = s.PutUser(context.Background(), u) }
 		},
 	})
 	// The run must have exercised what it claims to.
@@ -938,9 +938,9 @@ func TestSyncProperty(t *testing.T) {
 func BenchmarkWebhookEvent(b *testing.B) {
 	store := billing.NewMemoryStore()
 	for j := range 1024 {
-		store.Put(billing.User{ID: fmt.Sprintf("u_b%d", j), StripeCustomerID: fmt.Sprintf("cus_b%d", j)})
+		store.PutUser(context.Background(), billing.User{ID: fmt.Sprintf("u_b%d", j), StripeCustomerID: fmt.Sprintf("cus_b%d", j)})
 	}
-	h, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{oldSecret, secret}, Store: store, Plans: testPlans(b)})
+	h, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{oldSecret, secret}, Store: store, Rules: billing.PlanRules{Prices: testPlans(b)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -974,4 +974,11 @@ func BenchmarkWebhookEvent(b *testing.B) {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}
+}
+
+// storedSub reads a subscription from a MemoryStore (whose only error is
+// the context's).
+func storedSub(s *billing.MemoryStore, id string) (billing.Subscription, bool) {
+	sub, ok, _ := s.Subscription(context.Background(), id)
+	return sub, ok
 }

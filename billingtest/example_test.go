@@ -20,9 +20,10 @@ func Example() {
 	defer s.Close()
 	s.Seed()
 
-	svc, err := billing.NewPortalService(billing.Config{
+	svc, err := billing.NewPortalService(billing.PortalConfig{
 		Stripe:    s.SessionClient(),
 		Users:     billingtest.NewStore(),
+		Auth:      billingtest.NewStaticAuth(),
 		ReturnURL: billingtest.ReturnURL,
 	})
 	if err != nil {
@@ -52,13 +53,13 @@ func ExampleNewStaticAuth() {
 	s := billingtest.NewStripe()
 	defer s.Close()
 	s.Seed()
-	svc, err := billing.NewPortalService(billing.Config{
-		Stripe: s.SessionClient(), Users: billingtest.NewStore(), ReturnURL: billingtest.ReturnURL,
+	svc, err := billing.NewPortalService(billing.PortalConfig{
+		Stripe: s.SessionClient(), Users: billingtest.NewStore(), Auth: billingtest.NewStaticAuth(), ReturnURL: billingtest.ReturnURL,
 	})
 	if err != nil {
 		panic(err)
 	}
-	h := svc.Handler(billingtest.NewStaticAuth())
+	h := svc
 
 	for _, token := range []string{billingtest.TokenPro, billingtest.TokenFree, billingtest.TokenNoCustomer, billingtest.TokenExpired} {
 		req := httptest.NewRequest(http.MethodPost, "/api/subscription/create-portal-session", nil)

@@ -170,13 +170,13 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 	handler, err := billing.NewWebhookHandler(billing.WebhookConfig{
 		Secrets:       []string{WebhookSecret},
 		Store:         faulty,
-		Plans:         billing.PriceTable{Prices: map[string]billing.Plan{"price_basic": billing.Basic, "price_pro": billing.Pro}},
+		Rules:         billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{"price_basic": billing.Basic, "price_pro": billing.Pro}}},
 		Subscriptions: stripeFake,
 		LinkCheckout:  true,
 		Observer: billing.ObserverFunc(func(_ context.Context, o billing.Observation) {
 			if o.Status == 200 {
 				omu.Lock()
-				stats.Outcomes[o.Outcome]++
+				stats.Outcomes[string(o.Outcome)]++
 				omu.Unlock()
 			}
 		}),
@@ -203,7 +203,7 @@ func RunSyncProperty(t testing.TB, cfg PropertyConfig) PropertyStats {
 				if d.read != nil {
 					// A return sync: applied once, lost if the store fails.
 					out, err := faulty.ApplySubscription(context.Background(), *d.read, 0)
-					o := out.String()
+					o := string(out)
 					if err != nil {
 						o = "error"
 					}
@@ -552,7 +552,7 @@ type faultyStore struct {
 
 func (s faultyStore) ApplySubscription(ctx context.Context, c billing.SubscriptionChange, retain time.Duration) (billing.Outcome, error) {
 	if s.f.fail() {
-		return 0, errInjected
+		return "", errInjected
 	}
 	return s.SyncStore.ApplySubscription(ctx, c, retain)
 }

@@ -21,7 +21,7 @@
 //	func TestPortal(t *testing.T) {
 //		s := billingtest.StartStripe(t)
 //		s.Seed()
-//		h := billingtest.NewPortalService(t, s, nil).Handler(billingtest.NewStaticAuth())
+//		h := billingtest.NewPortalService(t, s, nil)
 //
 //		req := httptest.NewRequest("POST", "/api/subscription/create-portal-session", nil)
 //		req.AddCookie(billingtest.Cookie(billingtest.TokenPro))
@@ -157,21 +157,22 @@ func (s *Stripe) AddUsers(users ...billing.User) {
 }
 
 // NewPortalService returns a PortalService wired to s: stripe-go's session
-// client for Config.Stripe and its subscription client for
-// Config.Subscriptions (both through [Stripe.Backend]), store for
-// Config.Users (the standard [NewStore] when nil), ReturnURL [ReturnURL] and
-// AllowedReturnURLs [AllowedOrigin]. Each cfg function may change the
-// Config before the service is built. A Config the library rejects fails
-// the test.
-func NewPortalService(t testing.TB, s *Stripe, store billing.UserStore, cfg ...func(*billing.Config)) *billing.PortalService {
+// client for PortalConfig.Stripe and its subscription client for
+// PortalConfig.Subscriptions (both through [Stripe.Backend]), store for
+// PortalConfig.Users (the standard [NewStore] when nil), [NewStaticAuth]
+// for PortalConfig.Auth, ReturnURL [ReturnURL] and AllowedReturnURLs
+// [AllowedOrigin]. Each cfg function may change the PortalConfig before
+// the service is built. A PortalConfig the library rejects fails the test.
+func NewPortalService(t testing.TB, s *Stripe, store billing.UserStore, cfg ...func(*billing.PortalConfig)) *billing.PortalService {
 	t.Helper()
 	if store == nil {
 		store = NewStore()
 	}
-	c := billing.Config{
+	c := billing.PortalConfig{
 		Stripe:            s.SessionClient(),
 		Subscriptions:     s.SubscriptionClient(),
 		Users:             store,
+		Auth:              NewStaticAuth(),
 		ReturnURL:         ReturnURL,
 		AllowedReturnURLs: []string{AllowedOrigin},
 	}

@@ -678,7 +678,7 @@ func TestPortalService(t *testing.T) {
 
 	t.Run("config hook", func(t *testing.T) {
 		s.Reset()
-		svc := billingtest.NewPortalService(t, s, nil, func(c *billing.Config) { c.Locale = "de"; c.Configuration = "bpc_custom" })
+		svc := billingtest.NewPortalService(t, s, nil, func(c *billing.PortalConfig) { c.Locale = "de"; c.Configuration = "bpc_custom" })
 		if _, err := svc.CreateSession(context.Background(), billingtest.UserPro, billing.SessionOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -692,7 +692,7 @@ func TestPortalService(t *testing.T) {
 func TestHandlerWithStaticAuth(t *testing.T) {
 	s := billingtest.StartStripe(t)
 	s.Seed()
-	h := billingtest.NewPortalService(t, s, nil).Handler(billingtest.NewStaticAuth())
+	h := billingtest.NewPortalService(t, s, nil)
 	tests := []struct {
 		name       string
 		token      string

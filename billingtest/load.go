@@ -105,13 +105,13 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 		auth.Add(loadToken(i), u.ID)
 		customers[u.StripeCustomerID] = i
 	}
-	portal := NewPortalService(t, fake, users).Handler(auth)
+	portal := NewPortalService(t, fake, users, func(c *billing.PortalConfig) { c.Auth = auth })
 	plans, err := billing.ParsePriceTable(PriceBasic + "=BASIC," + PricePro + "=PRO")
 	if err != nil {
 		t.Fatal(err)
 	}
 	hook, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{WebhookSecret}, Store: syncStore,
-		Plans: plans, Subscriptions: fake.SubscriptionClient()})
+		Rules: billing.PlanRules{Prices: plans}, Subscriptions: fake.SubscriptionClient()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -205,7 +205,7 @@ func TestPortalReplies(t *testing.T) {
 				req = req.WithContext(ctx)
 			}
 			w := httptest.NewRecorder()
-			svc.Handler(billingtest.NewStaticAuth()).ServeHTTP(w, req)
+			svc.ServeHTTP(w, req)
 			res := w.Result()
 			if res.StatusCode != c.status {
 				t.Fatalf("status %d, want %d; body %s", res.StatusCode, c.status, w.Body)
@@ -422,7 +422,7 @@ func TestExamples(t *testing.T) {
 			fake.Seed()
 			svc := billingtest.NewPortalService(t, fake, nil)
 			w := httptest.NewRecorder()
-			svc.Handler(billingtest.NewStaticAuth()).ServeHTTP(w, c.newRequest())
+			svc.ServeHTTP(w, c.newRequest())
 			if w.Code != http.StatusOK {
 				t.Fatalf("example %s: status %d, body %s", body, w.Code, w.Body)
 			}

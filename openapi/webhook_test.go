@@ -19,7 +19,7 @@ import (
 type failingSync struct{ *billing.MemoryStore }
 
 func (failingSync) ApplySubscription(context.Context, billing.SubscriptionChange, time.Duration) (billing.Outcome, error) {
-	return 0, errors.New("db down")
+	return "", errors.New("db down")
 }
 
 // webhookCase is one delivery to the webhook handler.
@@ -95,9 +95,9 @@ func TestWebhookReplies(t *testing.T) {
 			h, err := billing.NewWebhookHandler(billing.WebhookConfig{
 				Secrets: []string{billingtest.WebhookSecret},
 				Store:   store,
-				Plans: billing.PriceTable{Prices: map[string]billing.Plan{
+				Rules: billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{
 					billingtest.PriceBasic: billing.Basic, billingtest.PricePro: billing.Pro,
-				}},
+				}}},
 				Subscriptions: fake.SubscriptionClient(),
 				LinkCheckout:  c.link,
 			})

@@ -171,7 +171,7 @@ func TestReplicas(t *testing.T) {
 				reps[i].webhook, err = billing.NewWebhookHandler(billing.WebhookConfig{
 					Secrets:       []string{billingtest.WebhookSecret},
 					Store:         countingStore{SyncStore: s, log: log},
-					Plans:         billing.PriceTable{Prices: replicaPrices},
+					Rules:         billing.PlanRules{Prices: billing.PriceTable{Prices: replicaPrices}},
 					Subscriptions: fake.SubscriptionClient(),
 					LinkCheckout:  true,
 				})

@@ -357,10 +357,10 @@ func (o storedSub) terminal() bool {
 // written.
 func (s *Store) ApplySubscription(ctx context.Context, c billing.SubscriptionChange, retain time.Duration) (billing.Outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return "", err
 	}
 	if c.Subscription.ID == "" || c.Subscription.CustomerID == "" {
-		return 0, errors.New("sqlstore: ApplySubscription: subscription id and customer id are required")
+		return "", errors.New("sqlstore: ApplySubscription: subscription id and customer id are required")
 	}
 	var out billing.Outcome
 	err := s.retry(ctx, func() error {
@@ -371,7 +371,7 @@ func (s *Store) ApplySubscription(ctx context.Context, c billing.SubscriptionCha
 		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlstore: apply subscription %s (event %q): %w", c.Subscription.ID, c.EventID, err)
+		return "", fmt.Errorf("sqlstore: apply subscription %s (event %q): %w", c.Subscription.ID, c.EventID, err)
 	}
 	s.wrote(ctx)
 	return out, nil
@@ -391,12 +391,12 @@ func (s *Store) apply(ctx context.Context, q querier, c billing.SubscriptionChan
 			return billing.Duplicate, nil
 		}
 		if err != nil {
-			return 0, err
+			return "", err
 		}
 	}
 	// 2. Serialize the writers of this customer.
 	if err := s.lockCustomer(ctx, q, c.Subscription.CustomerID); err != nil {
-		return 0, err
+		return "", err
 	}
 	// 3. The subscription's row, locked.
 	created := c.Created.Unix()
@@ -404,7 +404,7 @@ func (s *Store) apply(ctx context.Context, q querier, c billing.SubscriptionChan
 	err := q.QueryRowContext(ctx, s.q.selectSub, c.Subscription.ID).Scan(&old.customer, &old.status, &old.created, &old.seq, &old.eventID)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
+		return "", err
 	}
 	if exists {
 		switch {
@@ -420,25 +420,25 @@ func (s *Store) apply(ctx context.Context, q querier, c billing.SubscriptionChan
 	sub := c.Subscription
 	if exists {
 		if _, err := q.ExecContext(ctx, s.q.updateSub, sub.CustomerID, sub.Status, string(sub.Plan), sub.PriceID, created, c.Seq, c.EventID, now.UnixMilli(), sub.ID); err != nil {
-			return 0, err
+			return "", err
 		}
 	} else {
 		res, err := q.ExecContext(ctx, s.q.insertSub, sub.ID, sub.CustomerID, sub.Status, string(sub.Plan), sub.PriceID, created, c.Seq, c.EventID, now.UnixMilli())
 		if err != nil {
-			return 0, err
+			return "", err
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return 0, err
+			return "", err
 		} else if n == 0 {
 			// Another transaction inserted it after our read (possible
 			// only if it came with another customer id): start over.
-			return 0, errRetry
+			return "", errRetry
 		}
 	}
 	// 5. The plan of the user linked to the customer, in the same
 	// transaction.
 	if err := s.recompute(ctx, q, sub.CustomerID); err != nil {
-		return 0, err
+		return "", err
 	}
 	return billing.Applied, nil
 }
@@ -558,11 +558,14 @@ func (s *Store) LinkCustomer(ctx context.Context, userID, customerID string) (bo
 }
 
 // PutUser adds or replaces a user, for seeding (tests, demos, an app's
-// sign-up): plan, customer id and subscription id are stored as given, and
-// a non-empty StripeCustomerID links that customer to the user (unlinking
-// any other user from it). It does not recompute the plan from stored
-// subscriptions; [Store.LinkCustomer] does. With [WithUsersTable], the
-// table's other columns need defaults for a new user.
+// sign-up). A non-empty StripeCustomerID links that customer to the user
+// (unlinking any other user from it) and, when the store holds
+// subscriptions of that customer, the user's plan and subscription id are
+// derived from them in the same transaction, as the [billing.SyncStore]
+// contract says, not taken from u: seeding the same users at every start,
+// from any replica, never resets a synced plan. Otherwise plan and
+// subscription id are stored as given. With [WithUsersTable], the table's
+// other columns need defaults for a new user.
 func (s *Store) PutUser(ctx context.Context, u billing.User) error {
 	if u.ID == "" {
 		return errors.New("sqlstore: PutUser: user id is required")
@@ -587,8 +590,15 @@ func (s *Store) PutUser(ctx context.Context, u billing.User) error {
 					return false, err
 				}
 			}
-			_, err := q.ExecContext(ctx, s.q.upsertUser, args...)
-			return err == nil, err
+			if _, err := q.ExecContext(ctx, s.q.upsertUser, args...); err != nil {
+				return false, err
+			}
+			if u.StripeCustomerID != "" {
+				if err := s.recompute(ctx, q, u.StripeCustomerID); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
 		})
 	})
 	if err != nil {

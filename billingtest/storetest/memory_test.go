@@ -1,6 +1,7 @@
 package storetest_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/contafy/billing"
@@ -13,8 +14,7 @@ func TestMemoryStore(t *testing.T) {
 			return billing.NewMemoryStore(users...)
 		},
 		Subscription: func(s storetest.Store, id string) (billing.Subscription, bool, error) {
-			sub, ok := s.(*billing.MemoryStore).Subscription(id)
-			return sub, ok, nil
+			return s.(*billing.MemoryStore).Subscription(context.Background(), id)
 		},
 	})
 }

@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if err != nil {
 		return fmt.Errorf("-price-plans: %w", err)
 	}
+	rules := billing.PlanRules{Prices: plans} // one value for the webhook handler and the return sync
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
@@ -192,10 +193,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			allow = append(allow, a)
 		}
 	}
-	svc, err := billing.NewPortalService(billing.Config{
+	svc, err := billing.NewPortalService(billing.PortalConfig{
 		Stripe:            &session.Client{B: backend, Key: key},
 		Subscriptions:     &subscription.Client{B: backend, Key: key}, // proves a flow's subscription is the user's
 		Users:             store,
+		Auth:              auth,
 		ReturnURL:         *returnURL,
 		AllowedReturnURLs: allow,
 		Logger:            log,
@@ -206,12 +208,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 
 	subs := &subscription.Client{B: backend, Key: key}
 	mux := http.NewServeMux()
-	mux.Handle("/api/subscription/create-portal-session", svc.Handler(auth))
+	mux.Handle("/api/subscription/create-portal-session", svc)
 	if *webhookSecret != "" {
 		wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
 			Secrets:       []string{*webhookSecret},
 			Store:         store,
-			Plans:         plans,
+			Rules:         rules,
 			Subscriptions: subs,
 			Logger:        log,
 		})
@@ -224,7 +226,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		fmt.Fprintln(out, "webhook: off (set -webhook-secret or STRIPE_WEBHOOK_SECRET to serve POST /api/subscription/webhook)")
 	}
 	rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
-		Auth: auth, Users: store, Store: store, Subscriptions: subs, Plans: plans,
+		Auth: auth, Users: store, Store: store, Subscriptions: subs, Rules: rules,
 		Redirect: "/account", Logger: log,
 	})
 	if err != nil {
@@ -338,7 +340,7 @@ type store interface {
 func openStore(ctx context.Context, dsn string) (store, func(context.Context, billing.User) error, func(), error) {
 	if dsn == "" {
 		m := billing.NewMemoryStore()
-		return m, func(_ context.Context, u billing.User) error { m.Put(u); return nil }, func() {}, nil
+		return m, func(ctx context.Context, u billing.User) error { return m.PutUser(ctx, u) }, func() {}, nil
 	}
 	d := sqlstore.DialectOf(dsn)
 	driver, source := "pgx", dsn

@@ -59,8 +59,9 @@ func newPromObserver(reg prometheus.Registerer) (*promObserver, error) {
 // Observe implements [billing.Observer]. It is quick and safe for concurrent
 // use, as the interface asks.
 func (o *promObserver) Observe(_ context.Context, ob billing.Observation) {
-	o.requests.WithLabelValues(ob.Op, ob.Outcome).Inc()
-	o.latency.WithLabelValues(ob.Op, ob.Outcome).Observe(ob.Latency.Seconds())
+	op, outcome := string(ob.Op), string(ob.Outcome)
+	o.requests.WithLabelValues(op, outcome).Inc()
+	o.latency.WithLabelValues(op, outcome).Observe(ob.Latency.Seconds())
 }
 
 // routes mounts the app's handlers and the metrics endpoint.

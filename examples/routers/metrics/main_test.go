@@ -126,7 +126,7 @@ func BenchmarkObserve(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	o := billing.Observation{Op: "portal", Outcome: "created", Status: 200, Latency: 42 * time.Millisecond, UserID: "u_pro"}
+	o := billing.Observation{Op: billing.OpPortal, Outcome: billing.Created, Status: 200, Latency: 42 * time.Millisecond, UserID: "u_pro"}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -65,15 +65,17 @@ func New(opts Options) (*App, error) {
 	fake := billingtest.NewStripe()
 	fake.Seed()
 	store := billingtest.NewStore()
-	plans := billing.PriceTable{Prices: map[string]billing.Plan{
+	// One value for the rules the webhook handler and the return sync share.
+	rules := billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{
 		billingtest.PriceBasic: billing.Basic,
 		billingtest.PricePro:   billing.Pro,
-	}}
+	}}}
 	auth := billingtest.NewStaticAuth()
-	svc, err := billing.NewPortalService(billing.Config{
+	svc, err := billing.NewPortalService(billing.PortalConfig{
 		Stripe:            fake.SessionClient(),
 		Subscriptions:     fake.SubscriptionClient(),
 		Users:             store,
+		Auth:              auth,
 		ReturnURL:         "http://localhost:8080" + ReturnPath,
 		AllowedReturnURLs: []string{"http://localhost:8080/billing/"},
 		Logger:            opts.Logger,
@@ -86,7 +88,7 @@ func New(opts Options) (*App, error) {
 	wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
 		Secrets:       []string{WebhookSecret},
 		Store:         store,
-		Plans:         plans,
+		Rules:         rules,
 		Subscriptions: fake.SubscriptionClient(),
 		Logger:        opts.Logger,
 		Observer:      opts.Observer,
@@ -100,7 +102,7 @@ func New(opts Options) (*App, error) {
 		Users:         store,
 		Store:         store,
 		Subscriptions: fake.SubscriptionClient(),
-		Plans:         plans,
+		Rules:         rules,
 		Redirect:      AccountPath,
 		Logger:        opts.Logger,
 		Observer:      opts.Observer,
@@ -110,7 +112,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	return &App{
-		Portal:  svc.Handler(auth),
+		Portal:  svc,
 		Webhook: wh,
 		Return:  rs,
 		Store:   store,

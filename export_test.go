@@ -15,3 +15,7 @@ func SetReturnSyncClock(h *ReturnSync, now func() time.Time) { h.now = now }
 func SetWebhookSleep(h *WebhookHandler, sleep func(ctx context.Context, d time.Duration) error) {
 	h.sleep = sleep
 }
+
+// Copies of an *Error as the package makes them, for the identity tests.
+func WithCause(e *Error, cause error) *Error { return e.with(cause) }
+func WithMessage(e *Error, msg string) *Error { return e.withMessage(msg) }
