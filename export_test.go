@@ -17,5 +17,5 @@ func SetWebhookSleep(h *WebhookHandler, sleep func(ctx context.Context, d time.D
 }
 
 // Copies of an *Error as the package makes them, for the identity tests.
-func WithCause(e *Error, cause error) *Error { return e.with(cause) }
+func WithCause(e *Error, cause error) *Error  { return e.with(cause) }
 func WithMessage(e *Error, msg string) *Error { return e.withMessage(msg) }

@@ -1,9 +1,8 @@
 package billing_test
 
-// Helpers shared by the proof tests (fuzz_test.go, faults_test.go,
-// leak_test.go, load_test.go, connreuse_test.go, bench_test.go): the
-// contract's reply shapes checked independently of the handler's code, a
-// write-counting SyncStore, and an independent allowlist check with net/url.
+// The contract's reply shapes (reply.go), checked independently of the
+// handlers' code, and the test helpers the other test files share: a
+// write-counting SyncStore and an independent allowlist check with net/url.
 
 import (
 	"bytes"
