@@ -6,15 +6,15 @@
 //
 //	sc := &session.Client{B: billing.NewBackend(nil), Key: os.Getenv("STRIPE_SECRET_KEY")}
 //	svc, err := billing.NewPortalService(billing.PortalConfig{
-//		Stripe:    sc,     // stripe-go's billingportal/session client
-//		Users:     users,  // your billing.UserStore
+//		Stripe:    sc,    // stripe-go's billingportal/session client
+//		Users:     users, // your billing.UserStore
+//		Auth:      billing.NewCookieAuthenticator(billing.TokenVerifierFunc(verifyToken)),
 //		ReturnURL: "https://app.example.com/account",
 //	})
 //	if err != nil {
 //		log.Fatal(err)
 //	}
-//	auth := billing.NewCookieAuthenticator(billing.TokenVerifierFunc(verifyToken))
-//	mux.Handle("POST /api/subscription/create-portal-session", svc.Handler(auth))
+//	mux.Handle("POST /api/subscription/create-portal-session", svc)
 //
 // The handler answers in the endpoint's documented JSON: 200 with the portal
 // URL for a BASIC or PRO user, 401 without valid credentials, 403 for a FREE
@@ -26,9 +26,9 @@
 // # Parts
 //
 //   - [PortalService] creates the sessions ([PortalService.CreateSession],
-//     usable without HTTP) and serves them ([PortalService.Handler]); its
-//     [Config] holds the return URL allowlist, the portal configuration and
-//     locale, and the logger and [Observer].
+//     usable without HTTP) and serves them ([PortalService.ServeHTTP]); its
+//     [PortalConfig] holds the authenticator, the return URL allowlist, the
+//     portal configuration and locale, and the logger and [Observer].
 //   - [SessionOptions] and [Flow] choose a return URL, a locale, or a
 //     deep link into one portal flow (payment method update, cancelation
 //     with a retention coupon, plan change and its confirmation).
@@ -39,14 +39,25 @@
 //     in memory; the sqlstore module holds them in PostgreSQL or SQLite,
 //     shared by many replicas.
 //   - [WebhookHandler] applies Stripe's customer.subscription.* events
-//     through a [PriceTable] that maps prices to plans, each event at most
-//     once and never over newer state.
+//     through [PlanRules] (a [PriceTable] that maps prices to plans, and the
+//     past-due policy), each event at most once and never over newer state,
+//     in the order that [SubscriptionChange] explains.
 //   - [ReturnSync], mounted at the portal's return URL, reads the user's
 //     subscriptions from Stripe when they come back, for the user who changed
 //     plan and came back before the webhook.
-//   - Every failure is an *[Error] that matches one of the sentinels
-//     ([ErrUnauthorized], [ErrNotPaid], [ErrCustomerNotFound],
+//   - Every failure is an *[Error] that matches exactly one of the
+//     sentinels ([ErrUnauthorized], [ErrNotPaid], [ErrCustomerNotFound],
 //     [ErrInternal], ...) with [errors.Is]; [WriteError] writes it as JSON.
+//   - [Outcome] and [Op] are the one vocabulary of replies, log records
+//     and [Observation]s.
+//
+// The three endpoints are built alike: [PortalConfig] → [NewPortalService],
+// [WebhookConfig] → [NewWebhookHandler], [ReturnSyncConfig] →
+// [NewReturnSync], each result an http.Handler with its core operation
+// beside it (CreateSession, Handle, Sync). The portal and the return sync
+// take the same Authenticator; the webhook handler and the return sync take
+// the same [PlanRules] value; all three take a Logger, an Observer and a
+// WriteError.
 //
 // Stripe is always reached through injected stripe-go clients
 // ([SessionCreator], [SubscriptionGetter], [SubscriptionLister]), never
@@ -113,7 +124,7 @@
 //
 // # Logging and metrics
 //
-// With Config.Logger set, each request yields one [log/slog] record with
+// With an endpoint's Logger set, each request yields one [log/slog] record with
 // the outcome, the status, the latency, the user id and Stripe's request id
 // when Stripe was called. No record and no reply ever holds the secret key,
 // a cookie or token, a portal URL or Stripe's error text. An [Observer]

@@ -27,7 +27,7 @@ const (
 	// AfterPortalHome returns to the portal's home page (Stripe's default).
 	AfterPortalHome AfterCompletionType = "portal_homepage"
 	// AfterRedirect sends the user to AfterCompletion.ReturnURL, which must
-	// match Config.AllowedReturnURLs.
+	// match PortalConfig.AllowedReturnURLs.
 	AfterRedirect AfterCompletionType = "redirect"
 	// AfterHostedConfirmation shows Stripe's confirmation page with an
 	// optional custom message.
@@ -40,7 +40,7 @@ const (
 // A flow that acts on a subscription (every type but payment method update)
 // only ever acts on the user's own: Subscription may be left empty to mean
 // the user's stored subscription, and a named one must be it, or be proven
-// the customer's through Config.Subscriptions.
+// the customer's through PortalConfig.Subscriptions.
 type Flow struct {
 	// Type is the flow. Required.
 	Type FlowType `json:"type"`
@@ -82,7 +82,7 @@ type AfterCompletion struct {
 	// Type is the behaviour. Required.
 	Type AfterCompletionType `json:"type"`
 	// ReturnURL, for AfterRedirect, is where the user goes; it must match
-	// Config.AllowedReturnURLs.
+	// PortalConfig.AllowedReturnURLs.
 	ReturnURL string `json:"return_url,omitempty"`
 	// Message, for AfterHostedConfirmation, is the custom message shown.
 	Message string `json:"message,omitempty"`

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// allowlist holds the parsed Config.AllowedReturnURLs.
+// allowlist holds the parsed PortalConfig.AllowedReturnURLs.
 type allowlist []allowEntry
 
 type allowEntry struct {
@@ -130,7 +130,7 @@ func portOf(u *url.URL) string {
 	return "80"
 }
 
-// checkAbsoluteURL checks Config.ReturnURL.
+// checkAbsoluteURL checks PortalConfig.ReturnURL.
 func checkAbsoluteURL(raw string) error {
 	if _, err := parseStrictURL(raw); err != nil {
 		return fmt.Errorf("%w (want an absolute URL like https://app.example.com/account)", err)
