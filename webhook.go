@@ -16,18 +16,8 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 )
 
-// statusSeq is the Seq of a webhook event's change: the order of statuses
-// within one Created second.
-//
-//   - 1: incomplete. A subscription starts incomplete and never returns to
-//     it, so any other status of the same second is later.
-//   - 2: active, trialing, past_due, unpaid, paused, and any unknown status.
-//     These can follow each other in any direction (a failed payment and its
-//     retry, a pause and a resume), so two of them in one second are a
-//     [Tie], resolved by reading the subscription from Stripe.
-//   - 3: canceled, incomplete_expired. Terminal, so always the last.
-//
-// A state read from Stripe uses the read's time in nanoseconds, far above.
+// statusSeq is the Seq of a webhook event's change: its status's rank, as
+// the order of changes on [SubscriptionChange] defines it.
 func statusSeq(status string) int64 {
 	switch status {
 	case "incomplete":
@@ -446,10 +436,8 @@ func (h *WebhookHandler) readAt(ctx context.Context, created time.Time) (time.Ti
 }
 
 // readAndApply reads the event's subscription from Stripe and applies the
-// read state with the event's id and created time and Seq = the read's time
-// in nanoseconds. The read is made once the clock has left the event's
-// second ([WebhookHandler.readAt]), so Seq rightly beats every event of
-// that second, delivered before or after.
+// read as a tie's read ([SubscriptionChange] gives the key), once the clock
+// has left the event's second ([WebhookHandler.readAt]).
 func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, created time.Time, res *eventResult) {
 	p := &stripe.SubscriptionParams{}
 	p.Context = ctx
