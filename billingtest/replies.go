@@ -1,0 +1,142 @@
+package billingtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/stripe/stripe-go/v76"
+)
+
+type apiError struct {
+	Type    string `json:"type"`
+	Code    string `json:"code,omitempty"`
+	Param   string `json:"param,omitempty"`
+	Message string `json:"message,omitempty"`
+	DocURL  string `json:"doc_url,omitempty"`
+}
+
+func missingParam(param string) apiError {
+	return apiError{Type: "invalid_request_error", Code: "parameter_missing", Param: param,
+		Message: "Missing required param: " + param + "."}
+}
+
+func noSuch(param, kind, id string) apiError {
+	return apiError{Type: "invalid_request_error", Code: "resource_missing", Param: param,
+		Message: fmt.Sprintf("No such %s: '%s'", kind, id)}
+}
+
+func writeError(w http.ResponseWriter, status int, e apiError) {
+	if e.Code != "" {
+		e.DocURL = "https://stripe.com/docs/error-codes/" + strings.ReplaceAll(e.Code, "_", "-")
+	}
+	writeJSON(w, status, map[string]any{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("billingtest: " + err.Error()) // only maps of plain values are encoded
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Stripe-Version", stripe.APIVersion)
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (for Drop).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func flowJSON(flow url.Values) any {
+	if flow == nil {
+		return nil
+	}
+	typ := flow.Get("flow_data[type]")
+	after := map[string]any{"type": orDefault(flow.Get("flow_data[after_completion][type]"), "portal_homepage"), "redirect": nil, "hosted_confirmation": nil}
+	if u := flow.Get("flow_data[after_completion][redirect][return_url]"); u != "" {
+		after["redirect"] = map[string]any{"return_url": u}
+	}
+	if after["type"] == "hosted_confirmation" {
+		after["hosted_confirmation"] = map[string]any{"custom_message": orNil(flow.Get("flow_data[after_completion][hosted_confirmation][custom_message]"))}
+	}
+	out := map[string]any{"type": typ, "after_completion": after,
+		"subscription_cancel": nil, "subscription_update": nil, "subscription_update_confirm": nil}
+	if typ != "payment_method_update" {
+		out[typ] = map[string]any{"subscription": flow.Get("flow_data[" + typ + "][subscription]")}
+	}
+	return out
+}
+
+// subscriptionJSON renders sub as Stripe does (the fields stripe-go's
+// Subscription decodes that the library reads). Called with s.mu held when
+// sub is stored.
+func subscriptionJSON(sub *StripeSubscription) map[string]any {
+	var product any
+	if sub.ProductID != "" {
+		product = sub.ProductID
+	}
+	price := map[string]any{
+		"id": sub.PriceID, "object": "price", "active": true, "currency": "usd",
+		"lookup_key": orNil(sub.LookupKey), "product": product, "type": "recurring",
+		"recurring": map[string]any{"interval": "month", "interval_count": 1},
+	}
+	start := sub.CurrentPeriodEnd.AddDate(0, 0, -30)
+	if start.Before(sub.Created) {
+		start = sub.Created
+	}
+	item := map[string]any{
+		"id": "si_" + strings.TrimPrefix(sub.ID, "sub_"), "object": "subscription_item",
+		"created": sub.Created.Unix(), "price": price, "quantity": 1, "subscription": sub.ID,
+	}
+	var canceledAt, endedAt any
+	if sub.Status == "canceled" {
+		canceledAt, endedAt = sub.CurrentPeriodEnd.Unix(), sub.CurrentPeriodEnd.Unix()
+	}
+	return map[string]any{
+		"id":                   sub.ID,
+		"object":               "subscription",
+		"customer":             sub.Customer,
+		"status":               sub.Status,
+		"created":              sub.Created.Unix(),
+		"start_date":           sub.Created.Unix(),
+		"current_period_start": start.Unix(),
+		"current_period_end":   sub.CurrentPeriodEnd.Unix(),
+		"cancel_at_period_end": sub.CancelAtPeriodEnd,
+		"canceled_at":          canceledAt,
+		"ended_at":             endedAt,
+		"livemode":             false,
+		"metadata":             orEmpty(sub.Metadata),
+		"items": map[string]any{
+			"object": "list", "data": []any{item}, "has_more": false,
+			"url": "/v1/subscription_items?subscription=" + sub.ID,
+		},
+	}
+}
+
+func customerJSON(c *StripeCustomer) map[string]any {
+	return map[string]any{
+		"id": c.ID, "object": "customer", "created": c.Created.Unix(), "livemode": false,
+		"email": orNil(c.Email), "name": orNil(c.Name), "metadata": orEmpty(c.Metadata),
+	}
+}
