@@ -78,7 +78,7 @@ func (e *returnEnv) comeBack(token string) {
 
 // stripeHas sets the subscription as Stripe knows it now.
 func (e *returnEnv) stripeHas(status, price string) {
-	e.fake.PutSubscription(billingtest.StripeSubscription{ID: sub1, Customer: cus1, Status: status, PriceID: price, Created: t0.Add(-24 * time.Hour)})
+	e.fake.PutSubscription(billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, Status: status, PriceID: price, Created: t0.Add(-24 * time.Hour)})
 }
 
 func TestReturnSync(t *testing.T) {

@@ -2,13 +2,11 @@ package billingtest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -27,31 +25,6 @@ const WebhookPath = "/api/subscription/webhook"
 // (stripe.APIVersion, 2023-10-16), for the [OtherAPIVersionSignature]
 // variant.
 const OtherAPIVersion = "2020-08-27"
-
-// SubscriptionSpec describes the subscription object of an event built by
-// [SubscriptionEvent]: one item with one price.
-type SubscriptionSpec struct {
-	// ID is the subscription id (sub_...). Required.
-	ID string
-	// Customer is the customer id (cus_...). Required.
-	Customer string
-	// Status is Stripe's status word. Default "active".
-	Status string
-	// PriceID is the item's price id. Default "price_basic".
-	PriceID string
-	// LookupKey is the price's lookup key. Default: none (null).
-	LookupKey string
-	// ProductID is the price's product id. Default "prod_" + PriceID.
-	ProductID string
-	// ProductMetadata, if not nil, makes the product an expanded object
-	// with this metadata instead of an id, as when a read expands
-	// items.data.price.product.
-	ProductMetadata map[string]string
-	// Livemode is the object's and the event's livemode. Default false.
-	Livemode bool
-	// Created is the subscription's creation time. Default: the event's.
-	Created time.Time
-}
 
 // CheckoutSpec describes the checkout session of a
 // checkout.session.completed event built by [CheckoutCompletedEvent].
@@ -126,59 +99,6 @@ func SubscriptionEvent(eventType string, sub SubscriptionSpec, created time.Time
 	return Event{Type: eventType, Created: created, Livemode: sub.Livemode, Object: SubscriptionObject(sub, created)}.JSON()
 }
 
-// SubscriptionObject returns sub as Stripe renders a subscription object,
-// for an [Event] or a fake's reply. created is used when sub.Created is
-// zero.
-func SubscriptionObject(sub SubscriptionSpec, created time.Time) map[string]any {
-	if sub.Status == "" {
-		sub.Status = "active"
-	}
-	if sub.PriceID == "" {
-		sub.PriceID = "price_basic"
-	}
-	if sub.ProductID == "" {
-		sub.ProductID = "prod_" + sub.PriceID
-	}
-	if sub.Created.IsZero() {
-		sub.Created = created
-	}
-	var lookup, product any
-	if sub.LookupKey != "" {
-		lookup = sub.LookupKey
-	}
-	product = sub.ProductID
-	if sub.ProductMetadata != nil {
-		product = map[string]any{"id": sub.ProductID, "object": "product", "name": sub.ProductID, "active": true, "livemode": sub.Livemode, "metadata": sub.ProductMetadata}
-	}
-	start := sub.Created.Unix()
-	end := sub.Created.AddDate(0, 1, 0).Unix()
-	price := map[string]any{
-		"id": sub.PriceID, "object": "price", "active": true, "currency": "usd",
-		"lookup_key": lookup, "product": product, "livemode": sub.Livemode, "metadata": map[string]string{},
-		"type": "recurring", "unit_amount": 1000, "billing_scheme": "per_unit",
-		"recurring": map[string]any{"interval": "month", "interval_count": 1, "usage_type": "licensed"},
-	}
-	var canceledAt, endedAt any
-	if sub.Status == "canceled" || sub.Status == "incomplete_expired" {
-		canceledAt, endedAt = created.Unix(), created.Unix()
-	}
-	return map[string]any{
-		"id": sub.ID, "object": "subscription", "customer": sub.Customer, "status": sub.Status,
-		"livemode": sub.Livemode, "created": start, "start_date": start,
-		"current_period_start": start, "current_period_end": end,
-		"cancel_at_period_end": false, "canceled_at": canceledAt, "ended_at": endedAt,
-		"collection_method": "charge_automatically", "currency": "usd", "metadata": map[string]string{},
-		"items": map[string]any{
-			"object": "list", "has_more": false, "total_count": 1,
-			"url": "/v1/subscription_items?subscription=" + sub.ID,
-			"data": []any{map[string]any{
-				"id": "si_" + sub.ID, "object": "subscription_item", "subscription": sub.ID,
-				"quantity": 1, "created": start, "metadata": map[string]string{}, "price": price,
-			}},
-		},
-	}
-}
-
 // CheckoutCompletedEvent returns the JSON of a checkout.session.completed
 // event created at created, with a fresh event id.
 func CheckoutCompletedEvent(cs CheckoutSpec, created time.Time) []byte {
@@ -188,33 +108,13 @@ func CheckoutCompletedEvent(cs CheckoutSpec, created time.Time) []byte {
 	obj := map[string]any{
 		"id": cs.ID, "object": "checkout.session", "mode": "subscription",
 		"status": "complete", "payment_status": "paid", "livemode": cs.Livemode,
-		"client_reference_id": nullable(cs.ClientReferenceID),
-		"customer":            nullable(cs.Customer),
-		"subscription":        nullable(cs.Subscription),
+		"client_reference_id": orNil(cs.ClientReferenceID),
+		"customer":            orNil(cs.Customer),
+		"subscription":        orNil(cs.Subscription),
 		"created":             created.Unix(),
 		"metadata":            map[string]string{},
 	}
 	return Event{Type: "checkout.session.completed", Created: created, Livemode: cs.Livemode, Object: obj}.JSON()
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-var idSeq atomic.Uint64
-var idPrefix = func() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}()
-
-// NewID returns a fresh id with the given prefix, unique within the
-// process: prefix + "_" + random + counter.
-func NewID(prefix string) string {
-	return fmt.Sprintf("%s_%s%06d", prefix, idPrefix, idSeq.Add(1))
 }
 
 // Sign returns the Stripe-Signature header for payload signed with secret

@@ -2,18 +2,26 @@ package billingtest
 
 import (
 	"crypto/rand"
-	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"net/url"
 	"slices"
-	"strings"
+	"sync/atomic"
 )
 
-func randID(n int) string {
-	b := make([]byte, n)
+var idSeq atomic.Uint64
+var idPrefix = func() string {
+	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	s := base64.RawURLEncoding.EncodeToString(b)
-	s = strings.NewReplacer("-", "a", "_", "b").Replace(s)
-	return s[:n]
+	return hex.EncodeToString(b)
+}()
+
+// NewID returns a fresh id with the given prefix: prefix + "_" + a random
+// part drawn once per process + a counter, so unique within the process and
+// unlikely to meet one of another process. The events and the fake make
+// their ids (evt_, cs_test_, req_, bps_, cus_ and the portal URLs) with it.
+func NewID(prefix string) string {
+	return fmt.Sprintf("%s_%s%06d", prefix, idPrefix, idSeq.Add(1))
 }
 
 func validURL(raw string) bool {

@@ -125,9 +125,9 @@ func NewStore(users ...billing.User) *billing.MemoryStore {
 // [PricePro]), created an hour ago.
 func (s *Stripe) Seed() {
 	created := time.Now().Add(-time.Hour).Truncate(time.Second)
-	s.PutSubscription(StripeSubscription{ID: SubscriptionBasic, Customer: CustomerBasic,
+	s.PutSubscription(SubscriptionSpec{ID: SubscriptionBasic, Customer: CustomerBasic,
 		PriceID: PriceBasic, LookupKey: LookupKeyBasic, ProductID: ProductBasic, Created: created})
-	s.PutSubscription(StripeSubscription{ID: SubscriptionPro, Customer: CustomerPro,
+	s.PutSubscription(SubscriptionSpec{ID: SubscriptionPro, Customer: CustomerPro,
 		PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro, Created: created})
 }
 
@@ -144,7 +144,7 @@ func (s *Stripe) AddUsers(users ...billing.User) {
 		if u.SubscriptionID == "" {
 			continue
 		}
-		sub := StripeSubscription{ID: u.SubscriptionID, Customer: u.StripeCustomerID,
+		sub := SubscriptionSpec{ID: u.SubscriptionID, Customer: u.StripeCustomerID,
 			PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro}
 		switch u.Plan {
 		case billing.Basic:

@@ -88,52 +88,6 @@ func flowJSON(flow url.Values) any {
 	return out
 }
 
-// subscriptionJSON renders sub as Stripe does (the fields stripe-go's
-// Subscription decodes that the library reads). Called with s.mu held when
-// sub is stored.
-func subscriptionJSON(sub *StripeSubscription) map[string]any {
-	var product any
-	if sub.ProductID != "" {
-		product = sub.ProductID
-	}
-	price := map[string]any{
-		"id": sub.PriceID, "object": "price", "active": true, "currency": "usd",
-		"lookup_key": orNil(sub.LookupKey), "product": product, "type": "recurring",
-		"recurring": map[string]any{"interval": "month", "interval_count": 1},
-	}
-	start := sub.CurrentPeriodEnd.AddDate(0, 0, -30)
-	if start.Before(sub.Created) {
-		start = sub.Created
-	}
-	item := map[string]any{
-		"id": "si_" + strings.TrimPrefix(sub.ID, "sub_"), "object": "subscription_item",
-		"created": sub.Created.Unix(), "price": price, "quantity": 1, "subscription": sub.ID,
-	}
-	var canceledAt, endedAt any
-	if sub.Status == "canceled" {
-		canceledAt, endedAt = sub.CurrentPeriodEnd.Unix(), sub.CurrentPeriodEnd.Unix()
-	}
-	return map[string]any{
-		"id":                   sub.ID,
-		"object":               "subscription",
-		"customer":             sub.Customer,
-		"status":               sub.Status,
-		"created":              sub.Created.Unix(),
-		"start_date":           sub.Created.Unix(),
-		"current_period_start": start.Unix(),
-		"current_period_end":   sub.CurrentPeriodEnd.Unix(),
-		"cancel_at_period_end": sub.CancelAtPeriodEnd,
-		"canceled_at":          canceledAt,
-		"ended_at":             endedAt,
-		"livemode":             false,
-		"metadata":             orEmpty(sub.Metadata),
-		"items": map[string]any{
-			"object": "list", "data": []any{item}, "has_more": false,
-			"url": "/v1/subscription_items?subscription=" + sub.ID,
-		},
-	}
-}
-
 func customerJSON(c *StripeCustomer) map[string]any {
 	return map[string]any{
 		"id": c.ID, "object": "customer", "created": c.Created.Unix(), "livemode": false,

@@ -13,7 +13,7 @@ import (
 // ServeHTTP implements http.Handler; the fake's server calls it. It is
 // exported so that a fake can also be mounted on a server of your own.
 func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := "req_" + randID(14)
+	reqID := NewID("req")
 	w.Header().Set("Request-Id", reqID)
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	formErr := r.ParseForm()
@@ -136,8 +136,8 @@ func (s *Stripe) createSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps := PortalSession{
-		ID:            "bps_" + randID(24),
-		URL:           "https://billing.stripe.com/p/session/test_" + randID(40),
+		ID:            NewID("bps"),
+		URL:           "https://billing.stripe.com/p/session/" + NewID("test"),
 		Customer:      cus,
 		ReturnURL:     ret,
 		Configuration: r.PostForm.Get("configuration"),
@@ -230,7 +230,7 @@ func (s *Stripe) getSubscription(w http.ResponseWriter, r *http.Request) {
 	sub, ok := s.subs[id]
 	var body map[string]any
 	if ok {
-		body = subscriptionJSON(sub)
+		body = sub.object()
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -244,7 +244,7 @@ func (s *Stripe) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	q := r.Form
 	cus, status, price := q.Get("customer"), q.Get("status"), q.Get("price")
 	s.mu.Lock()
-	var subs []*StripeSubscription
+	var subs []*SubscriptionSpec
 	for _, sub := range s.subs {
 		switch {
 		case cus != "" && sub.Customer != cus,
@@ -263,14 +263,14 @@ func (s *Stripe) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	})
 	data := make([]any, len(subs))
 	for i, sub := range subs {
-		data[i] = subscriptionJSON(sub)
+		data[i] = sub.object()
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "has_more": false, "url": PathSubscriptions})
 }
 
 func (s *Stripe) createCustomer(w http.ResponseWriter, r *http.Request) {
-	c := &StripeCustomer{ID: "cus_" + randID(14), Created: time.Now()}
+	c := &StripeCustomer{ID: NewID("cus"), Created: time.Now()}
 	applyCustomer(c, r.PostForm)
 	s.mu.Lock()
 	s.customers[c.ID] = c

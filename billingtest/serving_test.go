@@ -130,11 +130,11 @@ func TestSessionRejections(t *testing.T) {
 func TestSubscriptions(t *testing.T) {
 	s := billingtest.StartStripe(t)
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s.PutSubscription(billingtest.StripeSubscription{ID: "sub_a", Customer: "cus_a", Status: "past_due",
+	s.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_a", Customer: "cus_a", Status: "past_due",
 		PriceID: "price_x", LookupKey: "x_monthly", ProductID: "prod_x", Created: created, Metadata: map[string]string{"k": "v"}})
-	s.PutSubscription(billingtest.StripeSubscription{ID: "sub_b", Customer: "cus_a", Status: "canceled",
+	s.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_b", Customer: "cus_a", Status: "canceled",
 		PriceID: "price_y", Created: created.Add(time.Hour)})
-	s.PutSubscription(billingtest.StripeSubscription{ID: "sub_c", Customer: "cus_c", PriceID: "price_x", Created: created})
+	s.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_c", Customer: "cus_c", PriceID: "price_x", Created: created})
 
 	sub, err := s.SubscriptionClient().Get("sub_a", nil)
 	if err != nil {

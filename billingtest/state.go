@@ -1,7 +1,6 @@
 package billingtest
 
 import (
-	"encoding/json"
 	"net/url"
 	"time"
 )
@@ -16,55 +15,6 @@ type StripeCustomer struct {
 	Metadata map[string]string
 	// Created is when the customer was added.
 	Created time.Time
-}
-
-// StripeSubscription is a subscription the fake knows, with one item.
-type StripeSubscription struct {
-	// ID is the subscription id (sub_...). Required.
-	ID string
-	// Customer is the customer id (cus_...) it belongs to. Required; the
-	// customer is added to the fake if it is not known.
-	Customer string
-	// Status is Stripe's status word. Default: "active".
-	Status string
-	// PriceID, LookupKey and ProductID describe the price of the
-	// subscription's only item (items.data[0].price).
-	PriceID, LookupKey, ProductID string
-	// Created is the subscription's creation time. Default: when it was put.
-	Created time.Time
-	// CurrentPeriodEnd is the end of the current period. Default: Created
-	// plus 30 days.
-	CurrentPeriodEnd time.Time
-	// CancelAtPeriodEnd is Stripe's cancel_at_period_end.
-	CancelAtPeriodEnd bool
-	// Metadata is the subscription's metadata.
-	Metadata map[string]string
-}
-
-// JSON returns the subscription as Stripe's API renders it, with the
-// defaults of [Stripe.PutSubscription] applied: what the fake answers to
-// GET /v1/subscriptions/{id}, for example to build an event's
-// data.object. stripe-go decodes it into a *stripe.Subscription.
-func (sub StripeSubscription) JSON() []byte {
-	sub = sub.withDefaults()
-	b, err := json.Marshal(subscriptionJSON(&sub))
-	if err != nil {
-		panic("billingtest: " + err.Error()) // only maps of plain values are encoded
-	}
-	return b
-}
-
-func (sub StripeSubscription) withDefaults() StripeSubscription {
-	if sub.Status == "" {
-		sub.Status = "active"
-	}
-	if sub.Created.IsZero() {
-		sub.Created = time.Now()
-	}
-	if sub.CurrentPeriodEnd.IsZero() {
-		sub.CurrentPeriodEnd = sub.Created.Add(30 * 24 * time.Hour)
-	}
-	return sub
 }
 
 // PortalSession is a billing portal session the fake created.
@@ -117,14 +67,16 @@ func (s *Stripe) DeleteCustomer(id string) {
 }
 
 // PutSubscription stores sub (replacing one with the same ID), filling in
-// the defaults of [StripeSubscription], and adds its customer if unknown.
+// the defaults of [SubscriptionSpec] (Created: now), and adds its customer
+// if unknown.
 // It panics if sub.ID or sub.Customer is empty, a mistake in the test.
-func (s *Stripe) PutSubscription(sub StripeSubscription) {
+func (s *Stripe) PutSubscription(sub SubscriptionSpec) {
 	if sub.ID == "" || sub.Customer == "" {
 		panic("billingtest: PutSubscription needs ID and Customer")
 	}
-	sub = sub.withDefaults()
+	sub = sub.withDefaults(time.Now())
 	sub.Metadata = cloneMap(sub.Metadata)
+	sub.ProductMetadata = cloneMap(sub.ProductMetadata)
 	s.AddCustomer(sub.Customer)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,15 +84,16 @@ func (s *Stripe) PutSubscription(sub StripeSubscription) {
 }
 
 // Subscription returns the stored subscription with the given id.
-func (s *Stripe) Subscription(id string) (StripeSubscription, bool) {
+func (s *Stripe) Subscription(id string) (SubscriptionSpec, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub, ok := s.subs[id]
 	if !ok {
-		return StripeSubscription{}, false
+		return SubscriptionSpec{}, false
 	}
 	c := *sub
 	c.Metadata = cloneMap(sub.Metadata)
+	c.ProductMetadata = cloneMap(sub.ProductMetadata)
 	return c, true
 }
 

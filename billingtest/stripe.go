@@ -68,7 +68,7 @@ type Stripe struct {
 	mu            sync.Mutex
 	conns         int
 	customers     map[string]*StripeCustomer
-	subs          map[string]*StripeSubscription
+	subs          map[string]*SubscriptionSpec
 	sessions      []PortalSession
 	calls         []Call
 	callsGen      int           // incremented by Reset: a call in flight then is no longer recorded
@@ -85,7 +85,7 @@ func NewStripe() *Stripe {
 		closing:   make(chan struct{}),
 		callAdded: make(chan struct{}),
 		customers: map[string]*StripeCustomer{},
-		subs:      map[string]*StripeSubscription{},
+		subs:      map[string]*SubscriptionSpec{},
 	}
 	s.mux = s.routes()
 	s.srv = httptest.NewUnstartedServer(s)

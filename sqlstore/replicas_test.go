@@ -111,7 +111,7 @@ func genReplicaHistory(r *rand.Rand, i int, fake *billingtest.Stripe) replicaHis
 			}
 			emit(typ)
 		}
-		fake.PutSubscription(billingtest.StripeSubscription{ID: id, Customer: h.customer, Status: status, PriceID: price})
+		fake.PutSubscription(billingtest.SubscriptionSpec{ID: id, Customer: h.customer, Status: status, PriceID: price})
 		if (status != "canceled" && status != "incomplete_expired") || r.IntN(2) == 0 {
 			break
 		}

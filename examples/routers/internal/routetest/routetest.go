@@ -132,7 +132,7 @@ func ReturnCases() []Case {
 		{Name: "return syncs the plan from Stripe", Method: http.MethodGet, Path: demo.ReturnPath, Token: billingtest.TokenPro,
 			Setup: func(app *demo.App) {
 				// What the portal did: sub_pro now on the BASIC price.
-				app.Stripe.PutSubscription(billingtest.StripeSubscription{
+				app.Stripe.PutSubscription(billingtest.SubscriptionSpec{
 					ID: billingtest.SubscriptionPro, Customer: billingtest.CustomerPro,
 					PriceID: billingtest.PriceBasic, LookupKey: billingtest.LookupKeyBasic, ProductID: billingtest.ProductBasic,
 				})
