@@ -88,24 +88,6 @@ func goroutinesBackToBaseline() error {
 	return fmt.Errorf("%s", b.String())
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // captureStdio sends what the process writes to os.Stdout and os.Stderr
 // (stripe-go's LeveledLogger writes there, with no way to redirect it)
 // into w until the returned stop is called.
@@ -159,7 +141,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		tokBad  = "tokSECRETforged0006"
 		inBody  = "tokSECRETinbody0007"
 	)
-	var buf syncBuffer
+	var buf billingtest.LogBuffer
 	stop := captureStdio(t, &buf)
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	stripeLog := &stripe.LeveledLogger{Level: stripe.LevelDebug}
@@ -271,7 +253,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	// old timestamp, other API version, livemode mismatch, a tie read from
 	// Stripe that fails, and a failing store.
 	mem := billing.NewMemoryStore(billingtest.Users()...)
-	whCfg := billing.WebhookConfig{Secrets: []string{whsec}, Store: mem, Rules: billing.PlanRules{Prices: webhookPlans(t)}, Logger: logger,
+	whCfg := billing.WebhookConfig{Secrets: []string{whsec}, Store: mem, Rules: billing.PlanRules{Prices: billingtest.Prices()}, Logger: logger,
 		Subscriptions: &subscription.Client{B: backend(10 * time.Second), Key: key}}
 	wh, err := billing.NewWebhookHandler(whCfg)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/billingtest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stripe/stripe-go/v76"
 )
@@ -409,32 +410,13 @@ func TestCreateSessionTimeout(t *testing.T) {
 	}
 }
 
-// subGetter is a SubscriptionGetter over a map of subscription -> customer.
-type subGetter struct {
-	owners map[string]string
-	err    error
-	calls  int
-}
-
-func (g *subGetter) Get(id string, _ *stripe.SubscriptionParams) (*stripe.Subscription, error) {
-	g.calls++
-	if g.err != nil {
-		return nil, g.err
-	}
-	c, ok := g.owners[id]
-	if !ok {
-		return nil, &stripe.Error{HTTPStatusCode: 404, Code: stripe.ErrorCodeResourceMissing}
-	}
-	return &stripe.Subscription{ID: id, Customer: &stripe.Customer{ID: c}}, nil
-}
-
 func TestFlows(t *testing.T) {
 	redirect := &billing.AfterCompletion{Type: billing.AfterRedirect, ReturnURL: "https://app.example.com/billing/thanks"}
 	tests := []struct {
 		name      string
 		user      string
 		flow      billing.Flow
-		getter    *subGetter
+		getter    *billingtest.SubscriptionGetter
 		wantErr   string // "" for success
 		wantSub   string
 		wantCalls int // getter calls
@@ -471,11 +453,11 @@ func TestFlows(t *testing.T) {
 				}
 			}},
 		{name: "someone else's subscription without getter", user: "u_pro", flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_other"}, wantErr: "flow subscription is not the user's subscription"},
-		{name: "someone else's subscription with getter", user: "u_pro", getter: &subGetter{owners: map[string]string{"sub_other": "cus_other"}}, flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_other"}, wantErr: "flow subscription is not the user's subscription", wantCalls: 1},
-		{name: "missing subscription with getter", user: "u_pro", getter: &subGetter{}, flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_nowhere"}, wantErr: "flow subscription is not the user's subscription", wantCalls: 1},
-		{name: "getter failure is 500", user: "u_pro", getter: &subGetter{err: errors.New("down")}, flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_x"}, wantErr: "Failed to create portal session", wantCalls: 1},
-		{name: "own other subscription proven by getter", user: "u_pro", getter: &subGetter{owners: map[string]string{"sub_pro2": "cus_pro"}}, flow: billing.Flow{Type: billing.FlowSubscriptionUpdate, Subscription: "sub_pro2"}, wantSub: "sub_pro2", wantCalls: 1},
-		{name: "stored subscription needs no getter call", user: "u_pro", getter: &subGetter{}, flow: billing.Flow{Type: billing.FlowSubscriptionUpdate, Subscription: "sub_pro"}, wantSub: "sub_pro"},
+		{name: "someone else's subscription with getter", user: "u_pro", getter: billingtest.NewSubscriptionGetter(billingtest.SubscriptionSpec{ID: "sub_other", Customer: "cus_other"}), flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_other"}, wantErr: "flow subscription is not the user's subscription", wantCalls: 1},
+		{name: "missing subscription with getter", user: "u_pro", getter: &billingtest.SubscriptionGetter{}, flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_nowhere"}, wantErr: "flow subscription is not the user's subscription", wantCalls: 1},
+		{name: "getter failure is 500", user: "u_pro", getter: &billingtest.SubscriptionGetter{Fail: func(string) error { return errors.New("down") }}, flow: billing.Flow{Type: billing.FlowSubscriptionCancel, Subscription: "sub_x"}, wantErr: "Failed to create portal session", wantCalls: 1},
+		{name: "own other subscription proven by getter", user: "u_pro", getter: billingtest.NewSubscriptionGetter(billingtest.SubscriptionSpec{ID: "sub_pro2", Customer: "cus_pro"}), flow: billing.Flow{Type: billing.FlowSubscriptionUpdate, Subscription: "sub_pro2"}, wantSub: "sub_pro2", wantCalls: 1},
+		{name: "stored subscription needs no getter call", user: "u_pro", getter: &billingtest.SubscriptionGetter{}, flow: billing.Flow{Type: billing.FlowSubscriptionUpdate, Subscription: "sub_pro"}, wantSub: "sub_pro"},
 		{name: "no known subscription", user: "u_basic", flow: billing.Flow{Type: billing.FlowSubscriptionUpdate}, wantErr: "flow needs a subscription and none is known for this user"},
 		{name: "unknown type", user: "u_pro", flow: billing.Flow{Type: "delete_everything"}, wantErr: "flow type is not supported"},
 		{name: "empty type", user: "u_pro", flow: billing.Flow{}, wantErr: "flow needs a type"},
@@ -499,8 +481,8 @@ func TestFlows(t *testing.T) {
 			})
 			f := tc.flow
 			_, err := e.svc.CreateSession(context.Background(), tc.user, billing.SessionOptions{Flow: &f})
-			if tc.getter != nil && tc.getter.calls != tc.wantCalls {
-				t.Errorf("subscription reads = %d, want %d", tc.getter.calls, tc.wantCalls)
+			if tc.getter != nil && tc.getter.Calls() != tc.wantCalls {
+				t.Errorf("subscription reads = %d, want %d", tc.getter.Calls(), tc.wantCalls)
 			}
 			if tc.wantErr != "" {
 				var be *billing.Error

@@ -199,12 +199,6 @@ func portalRequest(token, body string) *http.Request {
 	return r
 }
 
-// webhookPlans maps the kit's standard prices.
-func webhookPlans(t testing.TB) billing.PriceTable {
-	t.Helper()
-	p, err := billing.ParsePriceTable(billingtest.PriceBasic + "=BASIC," + billingtest.PricePro + "=PRO")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+// webhookPlans is the kit's standard price table. It remains for
+// bench_test.go; other tests call billingtest.Prices.
+func webhookPlans(testing.TB) billing.PriceTable { return billingtest.Prices() }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/subscription"
 
 	"github.com/contafy/billing"
@@ -42,7 +41,7 @@ func newReturnEnv(t *testing.T, mut ...func(*billing.ReturnSyncConfig)) *returnE
 		Subscriptions: fake.SubscriptionClient(),
 		Rules:         billing.PlanRules{Prices: testPlans(t)},
 		Redirect:      "/account",
-		Logger:        slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, nil)),
+		Logger:        slog.New(slog.NewJSONHandler(e.logs, nil)),
 		Observer: billing.ObserverFunc(func(_ context.Context, o billing.Observation) {
 			*e.obs = append(*e.obs, o)
 		}),
@@ -249,18 +248,6 @@ func TestNewReturnSyncConfig(t *testing.T) {
 	}
 }
 
-// recordingGetter passes reads through and keeps their errors.
-type recordingGetter struct {
-	g    billing.SubscriptionGetter
-	errs []error
-}
-
-func (r *recordingGetter) Get(id string, p *stripe.SubscriptionParams) (*stripe.Subscription, error) {
-	s, err := r.g.Get(id, p)
-	r.errs = append(r.errs, err)
-	return s, err
-}
-
 // TestStripeMockAcceptsSyncRequests sends the sync's Stripe requests (the
 // return sync's list with the product expanded, the tie read with the
 // product expanded) to stripe-mock, which checks them against Stripe's
@@ -281,13 +268,13 @@ func TestStripeMockAcceptsSyncRequests(t *testing.T) {
 		t.Fatalf("Sync = %+v, %v; want subscriptions read from stripe-mock", res, err)
 	}
 
-	g := &recordingGetter{g: client}
+	g := &billingtest.SubscriptionGetter{Next: client}
 	e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 	e.now = time.Now()
 	// An unmapped price makes the handler read the subscription with its
 	// product expanded.
 	e.send(billingtest.SubscriptionEvent("customer.subscription.updated", billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, PriceID: "price_unmapped"}, e.now), billingtest.RequestOptions{})
-	if len(g.errs) != 1 || g.errs[0] != nil {
-		t.Fatalf("reads = %v, want one accepted by stripe-mock", g.errs)
+	if reads := g.Reads(); len(reads) != 1 || reads[0].Err != nil {
+		t.Fatalf("reads = %+v, want one accepted by stripe-mock", reads)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,41 +43,13 @@ func testPlans(t testing.TB) billing.PriceTable {
 	return p
 }
 
-// getter is a fake SubscriptionGetter: it answers from subs, or err, and
-// counts calls.
-type getter struct {
-	mu    sync.Mutex
-	subs  map[string]*stripe.Subscription
-	err   error
-	calls int
-	last  *stripe.SubscriptionParams
-}
-
-func (g *getter) Get(id string, p *stripe.SubscriptionParams) (*stripe.Subscription, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls++
-	g.last = p
-	if g.err != nil {
-		return nil, g.err
+// lastRead returns the parameters of g's last read, nil before the first.
+func lastRead(g *billingtest.SubscriptionGetter) *stripe.SubscriptionParams {
+	reads := g.Reads()
+	if len(reads) == 0 {
+		return nil
 	}
-	s, ok := g.subs[id]
-	if !ok {
-		return nil, &stripe.Error{Code: stripe.ErrorCodeResourceMissing, HTTPStatusCode: 404, Msg: "No such subscription: '" + id + "'", RequestID: "req_missing"}
-	}
-	return s, nil
-}
-
-func (g *getter) put(id, customer, status, price string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.subs == nil {
-		g.subs = map[string]*stripe.Subscription{}
-	}
-	g.subs[id] = &stripe.Subscription{
-		ID: id, Customer: &stripe.Customer{ID: customer}, Status: stripe.SubscriptionStatus(status),
-		Items: &stripe.SubscriptionItemList{Data: []*stripe.SubscriptionItem{{Price: &stripe.Price{ID: price, Product: &stripe.Product{ID: "prod_" + price}}}}},
-	}
+	return reads[len(reads)-1].Params
 }
 
 // flakyStore fails ApplySubscription and LinkCustomer while failing is set.
@@ -115,7 +88,7 @@ type whEnv struct {
 	t     *testing.T
 	store *flakyStore
 	h     *billing.WebhookHandler
-	logs  *bytes.Buffer
+	logs  *billingtest.LogBuffer
 	obs   *[]billing.Observation
 	now   time.Time
 	slept time.Duration // total wait before reads, on the fake clock
@@ -125,14 +98,14 @@ type whEnv struct {
 // cus1) with the handler's clock fixed at t0.
 func newWHEnv(t *testing.T, mut ...func(*billing.WebhookConfig)) *whEnv {
 	t.Helper()
-	e := &whEnv{t: t, logs: &bytes.Buffer{}, now: t0, obs: &[]billing.Observation{}}
+	e := &whEnv{t: t, logs: &billingtest.LogBuffer{}, now: t0, obs: &[]billing.Observation{}}
 	e.store = &flakyStore{MemoryStore: billing.NewMemoryStore(billing.User{ID: user1, Plan: billing.Free, StripeCustomerID: cus1})}
 	var mu sync.Mutex
 	cfg := billing.WebhookConfig{
 		Secrets: []string{secret},
 		Store:   e.store,
 		Rules:   billing.PlanRules{Prices: testPlans(t)},
-		Logger:  slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:  slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observer: billing.ObserverFunc(func(_ context.Context, o billing.Observation) {
 			mu.Lock()
 			*e.obs = append(*e.obs, o)
@@ -161,17 +134,6 @@ func newWHEnv(t *testing.T, mut ...func(*billing.WebhookConfig)) *whEnv {
 		}
 	})
 	return e
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 type whReply struct {
@@ -533,14 +495,13 @@ func TestWebhookPriceTable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := &getter{}
+			g := &billingtest.SubscriptionGetter{}
 			e := newWHEnv(t, func(c *billing.WebhookConfig) {
 				if tt.get {
 					c.Subscriptions = g
 				}
 			})
-			g.put(sub1, cus1, "active", "price_meta")
-			g.subs[sub1].Items.Data[0].Price.Product = &stripe.Product{ID: "prod_meta", Name: "Meta", Metadata: map[string]string{"plan": "PRO"}}
+			g.Put(billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, PriceID: "price_meta", ProductID: "prod_meta", ProductMetadata: map[string]string{"plan": "PRO"}})
 			// The user starts on BASIC from an earlier event.
 			e.expect(subEvent("customer.subscription.created", "active", "price_basic", t0.Add(-time.Hour)), 200, "applied")
 			tt.spec.ID, tt.spec.Customer = sub1, cus1
@@ -553,12 +514,12 @@ func TestWebhookPriceTable(t *testing.T) {
 				}
 			}
 			if tt.get && tt.spec.Status == "canceled" {
-				if g.calls != 0 {
-					t.Fatalf("getter calls = %d for a canceled subscription, want 0", g.calls)
+				if g.Calls() != 0 {
+					t.Fatalf("getter calls = %d for a canceled subscription, want 0", g.Calls())
 				}
 			} else if tt.get {
-				if g.calls != 1 || g.last == nil || len(g.last.Expand) != 1 || *g.last.Expand[0] != "items.data.price.product" {
-					t.Fatalf("getter calls = %d, params %+v; want one read expanding items.data.price.product", g.calls, g.last)
+				if g.Calls() != 1 || lastRead(g) == nil || len(lastRead(g).Expand) != 1 || *lastRead(g).Expand[0] != "items.data.price.product" {
+					t.Fatalf("getter calls = %d, params %+v; want one read expanding items.data.price.product", g.Calls(), lastRead(g))
 				}
 			}
 		})
@@ -631,22 +592,22 @@ func TestWebhookTie(t *testing.T) {
 	basic := subEvent("customer.subscription.updated", "active", "price_basic", t0)
 
 	t.Run("resolved by reading Stripe", func(t *testing.T) {
-		g := &getter{}
-		g.put(sub1, cus1, "active", "price_basic")
+		g := &billingtest.SubscriptionGetter{}
+		g.Put(billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, Status: "active", PriceID: "price_basic"})
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.now = t0.Add(400 * time.Millisecond)
 		e.expect(pro, 200, "applied") // tie, read, Stripe's state applied
 		e.wantPlan(user1, billing.Basic)
-		if g.calls != 1 {
-			t.Fatalf("getter calls = %d, want 1", g.calls)
+		if g.Calls() != 1 {
+			t.Fatalf("getter calls = %d, want 1", g.Calls())
 		}
 		// The event is of the current second: the read waited for the next
 		// one, so that it reflects every event of t0's second.
 		if e.slept != 600*time.Millisecond {
 			t.Fatalf("waited %v before the read, want 600ms", e.slept)
 		}
-		if g.last.Context == nil {
+		if lastRead(g).Context == nil {
 			t.Fatal("the read does not carry the request's context")
 		}
 		// The read state keeps the event's id: a redelivery is a duplicate.
@@ -659,21 +620,21 @@ func TestWebhookTie(t *testing.T) {
 		e.wantPlan(user1, billing.Pro)
 	})
 	t.Run("an old event's tie reads at once", func(t *testing.T) {
-		g := &getter{}
-		g.put(sub1, cus1, "active", "price_basic")
+		g := &billingtest.SubscriptionGetter{}
+		g.Put(billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, Status: "active", PriceID: "price_basic"})
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.now = t0.Add(time.Minute) // a retry, a minute later
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 200, "applied")
-		if e.slept != 0 || g.calls != 1 {
-			t.Fatalf("waited %v, %d reads; want no wait, 1 read", e.slept, g.calls)
+		if e.slept != 0 || g.Calls() != 1 {
+			t.Fatalf("waited %v, %d reads; want no wait, 1 read", e.slept, g.Calls())
 		}
 	})
 	t.Run("a later event of the tie's second delivered before the read loses to it", func(t *testing.T) {
 		// The read comes after the second is over, so it is newer than
 		// every event of that second: here Stripe ended on PRO.
-		g := &getter{}
-		g.put(sub1, cus1, "active", "price_pro")
+		g := &billingtest.SubscriptionGetter{}
+		g.Put(billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, Status: "active", PriceID: "price_pro"})
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(pro, 200, "applied")
 		e.expect(basic, 200, "applied") // tie: read PRO
@@ -694,30 +655,35 @@ func TestWebhookTie(t *testing.T) {
 		}
 	})
 	t.Run("Stripe failure during the read is 500 and the event is retried", func(t *testing.T) {
-		g := &getter{err: &stripe.Error{Type: stripe.ErrorTypeAPI, HTTPStatusCode: 503, Msg: "No such luck: sk_test_123", RequestID: "req_503"}}
-		g.put(sub1, cus1, "active", "price_basic")
+		var down atomic.Bool
+		down.Store(true)
+		g := &billingtest.SubscriptionGetter{Fail: func(string) error {
+			if down.Load() {
+				return &stripe.Error{Type: stripe.ErrorTypeAPI, HTTPStatusCode: 503, Msg: "No such luck: sk_test_123", RequestID: "req_503"}
+			}
+			return nil
+		}}
+		g.Put(billingtest.SubscriptionSpec{ID: sub1, Customer: cus1, Status: "active", PriceID: "price_basic"})
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 500, "Internal Server Error")
 		if strings.Contains(e.logs.String(), "sk_test_123") || !strings.Contains(e.logs.String(), "req_503") {
 			t.Fatalf("log must name the request id and not Stripe's text:\n%s", e.logs)
 		}
-		g.mu.Lock()
-		g.err = nil
-		g.mu.Unlock()
+		down.Store(false)
 		e.expect(pro, 200, "applied") // not remembered: retried for real
 		e.wantPlan(user1, billing.Basic)
 	})
 	t.Run("subscription missing in Stripe is acknowledged", func(t *testing.T) {
-		g := &getter{}
+		g := &billingtest.SubscriptionGetter{}
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 200, "ignored")
 		e.wantPlan(user1, billing.Basic)
 	})
 	t.Run("read of another customer's subscription is refused", func(t *testing.T) {
-		g := &getter{}
-		g.put(sub1, "cus_other", "active", "price_pro")
+		g := &billingtest.SubscriptionGetter{}
+		g.Put(billingtest.SubscriptionSpec{ID: sub1, Customer: "cus_other", Status: "active", PriceID: "price_pro"})
 		e := newWHEnv(t, func(c *billing.WebhookConfig) { c.Subscriptions = g })
 		e.expect(basic, 200, "applied")
 		e.expect(pro, 500, "Internal Server Error")

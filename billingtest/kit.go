@@ -99,6 +99,15 @@ const (
 	AllowedOrigin = "https://app.example.com"
 )
 
+// Prices returns the price table of the standard prices, a fresh one each
+// call: [PriceBasic] grants BASIC and [PricePro] PRO. It is the table the
+// kit's seeded subscriptions ([Stripe.Seed], [Stripe.AddUsers]), the specs'
+// default price and storetest's histories assume; give it to
+// billing.PlanRules.Prices.
+func Prices() billing.PriceTable {
+	return billing.PriceTable{Prices: map[string]billing.Plan{PriceBasic: billing.Basic, PricePro: billing.Pro}}
+}
+
 // Users returns the standard users, a fresh slice each call: [UserFree],
 // [UserBasic], [UserPro] and [UserNoCustomer].
 func Users() []billing.User {
