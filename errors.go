@@ -124,6 +124,9 @@ var (
 	// from Stripe or apply them (500 for a caller of Sync; the return sync
 	// handler still redirects).
 	ErrSyncFailed = &Error{Status: http.StatusInternalServerError, Code: "Internal Server Error", Message: "Failed to sync subscriptions"}
+	// ErrStatusFailed: the status endpoint could not read the user's
+	// account from the store (500).
+	ErrStatusFailed = &Error{Status: http.StatusInternalServerError, Code: "Internal Server Error", Message: "Failed to read subscription status"}
 )
 
 // badRequest returns ErrBadRequest with a message that says what to fix.

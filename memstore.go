@@ -3,12 +3,15 @@ package billing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
 
-// MemoryStore is a [UserStore] and [SyncStore] in memory, safe for
-// concurrent use. It is the embedded default of the demo and of the test
+// MemoryStore is a [UserStore], [SyncStore], [FeatureStore],
+// [AccountStore] and [Outbox] in memory, safe for concurrent use. It is the embedded default of the demo and of the test
 // kit; it is not shared between processes, so an app with several replicas
 // wants a database store (module github.com/contafy/billing/sqlstore).
 //
@@ -20,8 +23,27 @@ type MemoryStore struct {
 	subs      map[string]memSub              // by subscription id
 	custSubs  map[string]map[string]struct{} // customer id -> subscription ids
 	events    map[string]time.Time           // event id -> expiry
+	features  map[string]memFeatures         // customer id -> active features
+	outbox    []memChange                    // recorded plan changes, in commit order
+	changeSeq uint64                         // for change ids and claim tokens
 	nextSweep time.Time                      // when expired event ids are dropped next
 	now       func() time.Time
+}
+
+type memFeatures struct {
+	keys    []string
+	created int64
+	seq     int64
+	eventID string
+}
+
+// memChange is a recorded plan change and its delivery state.
+type memChange struct {
+	c          PlanChange
+	token      string    // the live claim's, if any
+	claimUntil time.Time // the claim's expiry
+	retryAt    time.Time // not due before
+	attempts   int
 }
 
 type memSub struct {
@@ -32,8 +54,11 @@ type memSub struct {
 }
 
 var (
-	_ UserStore = (*MemoryStore)(nil)
-	_ SyncStore = (*MemoryStore)(nil)
+	_ UserStore    = (*MemoryStore)(nil)
+	_ SyncStore    = (*MemoryStore)(nil)
+	_ FeatureStore = (*MemoryStore)(nil)
+	_ AccountStore = (*MemoryStore)(nil)
+	_ Outbox       = (*MemoryStore)(nil)
 )
 
 // NewMemoryStore returns a MemoryStore holding users.
@@ -44,6 +69,7 @@ func NewMemoryStore(users ...User) *MemoryStore {
 		subs:     make(map[string]memSub),
 		custSubs: make(map[string]map[string]struct{}),
 		events:   make(map[string]time.Time),
+		features: make(map[string]memFeatures),
 		now:      time.Now,
 	}
 	for _, u := range users {
@@ -126,7 +152,81 @@ func (m *MemoryStore) Subscription(ctx context.Context, id string) (s Subscripti
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ms, ok := m.subs[id]
-	return ms.sub, ok, nil
+	return cloneSub(ms.sub), ok, nil
+}
+
+// Account implements [AccountStore].
+func (m *MemoryStore) Account(ctx context.Context, userID string) (Account, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Account{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.accountLocked(userID)
+	return a, ok, nil
+}
+
+// accountLocked returns the account of a user. m.mu must be held.
+func (m *MemoryStore) accountLocked(userID string) (Account, bool) {
+	u, ok := m.users[userID]
+	if !ok {
+		return Account{}, false
+	}
+	a := Account{User: u}
+	if ms, ok := m.subs[u.SubscriptionID]; ok && u.SubscriptionID != "" && ms.sub.CustomerID == u.StripeCustomerID {
+		sub := cloneSub(ms.sub)
+		a.Subscription = &sub
+	}
+	if u.StripeCustomerID != "" {
+		a.Features = slices.Clone(m.features[u.StripeCustomerID].keys)
+	}
+	return a, true
+}
+
+// viewsLocked returns the views of the given users (absent ones skipped),
+// to compare before and after a write. m.mu must be held.
+func (m *MemoryStore) viewsLocked(userIDs ...string) map[string]View {
+	vs := make(map[string]View, len(userIDs))
+	for _, id := range userIDs {
+		if a, ok := m.accountLocked(id); ok {
+			vs[id] = a.View()
+		}
+	}
+	return vs
+}
+
+// recordLocked appends a PlanChange for each user whose view differs from
+// before. m.mu must be held.
+func (m *MemoryStore) recordLocked(before map[string]View, cause Cause, now time.Time) {
+	for _, id := range slices.Sorted(maps.Keys(before)) {
+		a, ok := m.accountLocked(id)
+		if !ok {
+			continue
+		}
+		after := a.View()
+		if after.Equal(before[id]) {
+			continue
+		}
+		m.changeSeq++
+		m.outbox = append(m.outbox, memChange{c: PlanChange{
+			ID: fmt.Sprintf("chg_mem_%d", m.changeSeq), UserID: id,
+			Before: before[id], After: after, Cause: cause, At: now,
+		}})
+	}
+}
+
+// linkedUsers returns the id of the user linked to a customer, if any.
+func (m *MemoryStore) linkedUsers(customerID string) []string {
+	if id, ok := m.byCust[customerID]; ok {
+		return []string{id}
+	}
+	return nil
+}
+
+// cloneSub copies s so that the store's Items are never shared.
+func cloneSub(s Subscription) Subscription {
+	s.Items = slices.Clone(s.Items)
+	return s
 }
 
 // ApplySubscription implements [SyncStore]. Expired event ids are dropped
@@ -165,7 +265,8 @@ func (m *MemoryStore) ApplySubscription(ctx context.Context, c SubscriptionChang
 			return Stale, nil
 		}
 	}
-	m.subs[c.Subscription.ID] = memSub{sub: c.Subscription, created: created, seq: c.Seq, eventID: c.EventID}
+	before := m.viewsLocked(m.linkedUsers(c.Subscription.CustomerID)...)
+	m.subs[c.Subscription.ID] = memSub{sub: cloneSub(c.Subscription), created: created, seq: c.Seq, eventID: c.EventID}
 	ids := m.custSubs[c.Subscription.CustomerID]
 	if ids == nil {
 		ids = make(map[string]struct{})
@@ -174,6 +275,48 @@ func (m *MemoryStore) ApplySubscription(ctx context.Context, c SubscriptionChang
 	ids[c.Subscription.ID] = struct{}{}
 	remember()
 	m.recomputeLocked(c.Subscription.CustomerID)
+	m.recordLocked(before, c.Cause, now)
+	return Applied, nil
+}
+
+// ApplyFeatures implements [FeatureStore].
+func (m *MemoryStore) ApplyFeatures(ctx context.Context, c FeaturesChange, retain time.Duration) (Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if c.CustomerID == "" {
+		return "", errors.New("billing: ApplyFeatures: customer id is required")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.expireEvents(now)
+	if c.EventID != "" {
+		if _, seen := m.events[c.EventID]; seen {
+			return Duplicate, nil
+		}
+	}
+	created := c.Created.Unix()
+	remember := func() {
+		if c.EventID != "" {
+			m.events[c.EventID] = now.Add(retain)
+		}
+	}
+	if old, ok := m.features[c.CustomerID]; ok {
+		switch {
+		case created == old.created && c.Seq <= old.seq && c.EventID != old.eventID:
+			return Tie, nil
+		case !newer(created, c.Seq, old.created, old.seq):
+			remember()
+			return Stale, nil
+		}
+	}
+	before := m.viewsLocked(m.linkedUsers(c.CustomerID)...)
+	keys := slices.Clone(c.Features)
+	slices.Sort(keys)
+	m.features[c.CustomerID] = memFeatures{keys: slices.Compact(keys), created: created, seq: c.Seq, eventID: c.EventID}
+	remember()
+	m.recordLocked(before, c.Cause, now)
 	return Applied, nil
 }
 
@@ -188,6 +331,14 @@ func (m *MemoryStore) LinkCustomer(ctx context.Context, userID, customerID strin
 	if !ok {
 		return false, nil
 	}
+	if u.StripeCustomerID == customerID {
+		return true, nil // linked already: a no-op
+	}
+	affected := []string{userID}
+	if other, ok := m.byCust[customerID]; ok && other != userID {
+		affected = append(affected, other)
+	}
+	before := m.viewsLocked(affected...)
 	if u.StripeCustomerID != "" && u.StripeCustomerID != customerID {
 		delete(m.byCust, u.StripeCustomerID)
 	}
@@ -200,8 +351,85 @@ func (m *MemoryStore) LinkCustomer(ctx context.Context, userID, customerID strin
 	m.users[userID] = u
 	m.byCust[customerID] = userID
 	m.recomputeLocked(customerID)
+	m.recordLocked(before, Cause{Kind: CauseCustomerLinked}, m.now())
 	return true, nil
 }
+
+// ClaimChanges implements [Outbox].
+func (m *MemoryStore) ClaimChanges(ctx context.Context, max int, lease time.Duration) ([]ClaimedChange, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var out []ClaimedChange
+	seen := make(map[string]bool)
+	for i := range m.outbox {
+		if len(out) >= max {
+			break
+		}
+		e := &m.outbox[i]
+		if seen[e.c.UserID] {
+			continue // only a user's oldest change
+		}
+		seen[e.c.UserID] = true
+		if (e.token != "" && now.Before(e.claimUntil)) || now.Before(e.retryAt) {
+			continue
+		}
+		m.changeSeq++
+		e.token = fmt.Sprintf("clm_%d", m.changeSeq)
+		e.claimUntil = now.Add(lease)
+		e.attempts++
+		out = append(out, ClaimedChange{PlanChange: e.c, Token: e.token, Attempt: e.attempts})
+	}
+	return out, nil
+}
+
+// CompleteChange implements [Outbox].
+func (m *MemoryStore) CompleteChange(ctx context.Context, c ClaimedChange) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.outbox = slices.DeleteFunc(m.outbox, func(e memChange) bool { return e.c.ID == c.ID && e.token == c.Token })
+	return nil
+}
+
+// ReleaseChange implements [Outbox].
+func (m *MemoryStore) ReleaseChange(ctx context.Context, c ClaimedChange, after time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.outbox {
+		if e := &m.outbox[i]; e.c.ID == c.ID && e.token == c.Token {
+			e.token, e.claimUntil, e.retryAt = "", time.Time{}, m.now().Add(after)
+		}
+	}
+	return nil
+}
+
+// PendingChanges returns the recorded plan changes not yet delivered, in
+// commit order, for tests and diagnostics.
+func (m *MemoryStore) PendingChanges(ctx context.Context) ([]PlanChange, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]PlanChange, len(m.outbox))
+	for i, e := range m.outbox {
+		out[i] = e.c
+	}
+	return out, nil
+}
+
+// SetClock replaces the store's clock (event id expiry, change times and
+// claim leases), for tests. Call it before the store is shared.
+func (m *MemoryStore) SetClock(now func() time.Time) { m.now = now }
 
 // recomputeLocked sets the plan and subscription of the user linked to
 // customerID from the customer's stored subscriptions. m.mu must be held.

@@ -68,6 +68,8 @@ const (
 	MethodNotAllowed Outcome = "method_not_allowed"
 	// Synced: the return sync read and applied the user's subscriptions.
 	Synced Outcome = "synced"
+	// Served: the status endpoint answered the user's view (200).
+	Served Outcome = "served"
 	// Failed: a store or Stripe failure (5xx for the portal and the
 	// webhook handler; the return sync still redirects).
 	Failed Outcome = "error"
@@ -89,4 +91,7 @@ const (
 	// OpReturnSync is one request to the return sync ([ReturnSync]):
 	// Synced, Unauthorized, MethodNotAllowed or Failed.
 	OpReturnSync Op = "return_sync"
+	// OpStatus is one request to the status endpoint ([StatusHandler]):
+	// Served, Unauthorized, MethodNotAllowed or Failed.
+	OpStatus Op = "status"
 )

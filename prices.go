@@ -188,9 +188,16 @@ func (r PlanRules) grants(status string) bool {
 // prices (items with unmapped prices are ignored when another maps); FREE
 // when the status grants no access, whatever the prices.
 func (r PlanRules) subscription(st subState) (s Subscription, ok bool) {
-	s = Subscription{ID: st.ID, CustomerID: st.Customer, Status: st.Status, Plan: Free}
+	f := st.facts
+	s = Subscription{ID: st.ID, CustomerID: st.Customer, Status: st.Status, Plan: Free,
+		CancelAtPeriodEnd: f.cancelAtPeriodEnd, CancelAt: f.cancelAt, CanceledAt: f.canceledAt, EndedAt: f.endedAt,
+		CurrentPeriodStart: f.periodStart, CurrentPeriodEnd: f.periodEnd, TrialEnd: f.trialEnd}
 	if len(st.Prices) > 0 {
 		s.PriceID = st.Prices[0].ID
+		s.Items = make([]SubscriptionItem, len(st.Prices))
+		for i, p := range st.Prices {
+			s.Items[i] = SubscriptionItem{PriceID: p.ID, LookupKey: p.LookupKey, ProductID: p.ProductID, Quantity: p.Quantity}
+		}
 	}
 	if !r.grants(st.Status) {
 		return s, true

@@ -45,6 +45,13 @@ type ReturnSyncConfig struct {
 	// whatever its result: an absolute http(s) URL or a path starting with
 	// "/". Required.
 	Redirect string
+	// Entitlements, if set, lists the customer's active entitlements, which
+	// the sync applies with the subscriptions (when the Store is a
+	// [FeatureStore]). Default nil: features are left to the webhook.
+	Entitlements EntitlementLister
+	// Notifier, if set, delivers the plan changes the sync committed to the
+	// app's hook right after the commit (see [Notifier]). Default nil.
+	Notifier *Notifier
 	// MaxSubscriptions caps how many of the customer's subscriptions (newest
 	// first, canceled ones included) are applied. Default 20.
 	MaxSubscriptions int
@@ -180,7 +187,7 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 			continue
 		}
 		out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{
-			Subscription: sub, Created: readAt, Seq: 0,
+			Subscription: sub, Created: readAt, Seq: 0, Cause: Cause{Kind: CauseReturnSync},
 		}, 0)
 		if err != nil {
 			return res, ErrSyncFailed.with(&opError{"apply_subscription", err})
@@ -199,7 +206,37 @@ func (h *ReturnSync) Sync(ctx context.Context, userID string) (SyncResult, error
 		}
 		return res, e
 	}
+	if err := h.syncFeatures(ctx, u.StripeCustomerID, readAt, &res); err != nil {
+		return res, err
+	}
+	if res.Applied > 0 {
+		h.cfg.Notifier.deliverNow(ctx)
+	}
 	return res, nil
+}
+
+// syncFeatures reads the customer's active entitlements, when
+// ReturnSyncConfig.Entitlements is set, and applies them as a read at
+// readAt, if the store keeps features.
+func (h *ReturnSync) syncFeatures(ctx context.Context, customerID string, readAt time.Time, res *SyncResult) error {
+	fs, ok := h.cfg.Store.(FeatureStore)
+	if !ok || h.cfg.Entitlements == nil {
+		return nil
+	}
+	keys, reqID, err := listFeatures(ctx, h.cfg.Entitlements, customerID)
+	if err != nil {
+		e := ErrSyncFailed.with(&opError{"list_entitlements", err})
+		e.StripeRequestID = reqID
+		return e
+	}
+	out, err := fs.ApplyFeatures(ctx, FeaturesChange{CustomerID: customerID, Features: keys, Created: readAt, Seq: 0, Cause: Cause{Kind: CauseReturnSync}}, 0)
+	if err != nil {
+		return ErrSyncFailed.with(&opError{"apply_features", err})
+	}
+	if out == Applied {
+		res.Applied++
+	}
+	return nil
 }
 
 // ServeHTTP implements [http.Handler]: GET syncs the authenticated user's

@@ -37,6 +37,41 @@ type Subscription struct {
 	Plan Plan
 	// PriceID is the price of the subscription's first item, for logs.
 	PriceID string
+	// Items are the subscription's items, in Stripe's order.
+	Items []SubscriptionItem
+
+	// The lifecycle facts, as Stripe states them (a zero time: not set).
+	// They travel with the state and obey the same order: an older change
+	// never overwrites them.
+
+	// CancelAtPeriodEnd: the subscription ends at CurrentPeriodEnd (the
+	// user canceled in the portal); it stays paid until then.
+	CancelAtPeriodEnd bool
+	// CancelAt is when Stripe will cancel the subscription, if scheduled.
+	CancelAt time.Time
+	// CanceledAt is when the subscription was canceled (it may end later,
+	// at CancelAt or the period end).
+	CanceledAt time.Time
+	// EndedAt is when the subscription ended.
+	EndedAt time.Time
+	// CurrentPeriodStart and CurrentPeriodEnd bound the period paid for.
+	// Since API version 2025-03-31 Stripe states them per item; then these
+	// are the earliest item period's.
+	CurrentPeriodStart, CurrentPeriodEnd time.Time
+	// TrialEnd is when the trial ends (or ended).
+	TrialEnd time.Time
+}
+
+// SubscriptionItem is one item of a subscription: a price and a quantity.
+type SubscriptionItem struct {
+	// PriceID is the item's price (price_...).
+	PriceID string
+	// LookupKey is the price's lookup key, if any.
+	LookupKey string
+	// ProductID is the price's product (prod_...).
+	ProductID string
+	// Quantity is the item's quantity.
+	Quantity int64
 }
 
 // Terminal reports whether the subscription can never become active again
@@ -95,6 +130,42 @@ type SubscriptionChange struct {
 	// Seq orders changes with the same Created second, as the order of
 	// changes above says.
 	Seq int64
+	// Cause is what wrote the change, recorded with the [PlanChange] it
+	// makes, if any.
+	Cause Cause
+}
+
+// FeaturesChange is one write of a customer's active features (Stripe's
+// entitlements.active_entitlement_summary.updated event, or a read of the
+// active entitlements list): the whole list, ordered like a
+// [SubscriptionChange]: an event has Seq 1, a read at T has Created = T and
+// Seq 0, a tie's read has Seq = the read's time in nanoseconds.
+type FeaturesChange struct {
+	// EventID is the Stripe event id, deduplicated as for a
+	// [SubscriptionChange]; empty for a read.
+	EventID string
+	// CustomerID is the Stripe customer (cus_...). Required.
+	CustomerID string
+	// Features are the lookup keys of the customer's active features: the
+	// whole list, which replaces the stored one.
+	Features []string
+	// Created is the time of the event, or of the read.
+	Created time.Time
+	// Seq orders changes of one Created second.
+	Seq int64
+	// Cause is what wrote the change.
+	Cause Cause
+}
+
+// FeatureStore stores customers' active features (Stripe entitlements). The
+// webhook handler applies entitlement events to its Store when the store
+// implements it, and acknowledges them as [Ignored] otherwise.
+type FeatureStore interface {
+	// ApplyFeatures applies c atomically with the outcomes and the order of
+	// [SyncStore].ApplySubscription (Duplicate, Stale, Tie, Applied), keyed
+	// by customer. The features are stored even when no user is linked to
+	// the customer yet. A returned error means nothing was written.
+	ApplyFeatures(ctx context.Context, c FeaturesChange, retain time.Duration) (Outcome, error)
 }
 
 // SyncStore is what the webhook sync needs from the store. Every method must

@@ -122,6 +122,19 @@ type WebhookConfig struct {
 	// session) is linked to its customer with Store.LinkCustomer. Default
 	// false: the event is acknowledged and ignored.
 	LinkCheckout bool
+	// Entitlements, if set, lists a customer's active entitlements from
+	// Stripe: to settle two entitlement summaries of one second ([Tie]),
+	// and when a summary event does not carry the whole list (has_more).
+	// stripe-go's *activeentitlement.Client (package
+	// github.com/stripe/stripe-go/v76/entitlements/activeentitlement)
+	// satisfies it. Default nil: a tie keeps the stored features
+	// ([TieKept]) and a partial list is applied as it is, with a warning.
+	Entitlements EntitlementLister
+	// Notifier, if set, delivers the plan changes an event committed to the
+	// app's hook right after the commit, on the request path (one batch;
+	// see [Notifier]). Default nil: changes wait in the store's outbox for
+	// an explicit [Notifier.Deliver].
+	Notifier *Notifier
 	// Logger receives one record per event: event id and type, outcome,
 	// status, latency, subscription, customer, user and Stripe request id.
 	// Never a secret, a signature or Stripe's error text. Default: discard.
@@ -373,10 +386,20 @@ func (h *WebhookHandler) handle(ctx context.Context, ev *stripe.Event) eventResu
 			return res
 		}
 		h.handleCheckout(ctx, ev, &res)
+	case "entitlements.active_entitlement_summary.updated":
+		h.handleFeatures(ctx, ev, &res)
 	default:
 		res.outcome = Ignored
 	}
+	if res.outcome == Applied || res.outcome == Linked {
+		h.cfg.Notifier.deliverNow(ctx)
+	}
 	return res
+}
+
+// cause is the Cause of the changes an event writes.
+func (res *eventResult) cause() Cause {
+	return Cause{Kind: CauseWebhook, EventID: res.eventID, EventType: res.eventType}
 }
 
 // handleSubscription applies a customer.subscription.* event.
@@ -400,7 +423,7 @@ func (h *WebhookHandler) handleSubscription(ctx context.Context, ev *stripe.Even
 		h.unknownPrice(res, st)
 		return
 	}
-	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: seq}, h.cfg.Retain)
+	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: seq, Cause: res.cause()}, h.cfg.Retain)
 	if err != nil {
 		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"apply_subscription", err}), "store"
 		return
@@ -487,7 +510,7 @@ func (h *WebhookHandler) readAndApply(ctx context.Context, ev *stripe.Event, cre
 		h.unknownPrice(res, st)
 		return
 	}
-	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: readAt.UnixNano()}, h.cfg.Retain)
+	out, err := h.cfg.Store.ApplySubscription(ctx, SubscriptionChange{EventID: ev.ID, Subscription: sub, Created: created, Seq: readAt.UnixNano(), Cause: res.cause()}, h.cfg.Retain)
 	if err != nil {
 		res.outcome, res.err, res.reason = Failed, ErrWebhookFailed.with(&opError{"apply_subscription", err}), "store"
 		return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -342,7 +343,7 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 				t.Errorf("Subscription(%s) = found %v, %v", final.ID, found, err)
 				continue
 			}
-			if got != final {
+			if !reflect.DeepEqual(got, final) {
 				t.Errorf("Subscription(%s)\n got %+v\nwant %+v", final.ID, got, final)
 			}
 		}

@@ -28,6 +28,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"sync"
 	"testing"
@@ -454,7 +455,7 @@ func runTable(t *testing.T, h Harness) {
 						t.Errorf("Subscription(%q) = found %v, err %v; want found", want.ID, found, err)
 						continue
 					}
-					if got != want {
+					if !reflect.DeepEqual(got, want) {
 						t.Errorf("Subscription(%q)\n got %+v\nwant %+v", want.ID, got, want)
 					}
 				}
