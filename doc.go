@@ -50,6 +50,12 @@
 //     [ErrInternal], ...) with [errors.Is]; [WriteError] writes it as JSON.
 //   - [Outcome] and [Op] are the one vocabulary of replies, log records
 //     and [Observation]s.
+//   - [ViewOf] gives a user's [View] (plan, access, renews/ends/trial
+//     dates, payment problem, features) from an [AccountStore];
+//     [StatusHandler] serves it at GET /api/subscription.
+//   - A [PlanChangeHook] receives each change of a user's view at least
+//     once, in order per user, from the store's [Outbox] through a
+//     [Notifier].
 //
 // The three endpoints are built alike: [PortalConfig] → [NewPortalService],
 // [WebhookConfig] → [NewWebhookHandler], [ReturnSyncConfig] →
