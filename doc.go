@@ -99,7 +99,10 @@
 // Handled events: customer.subscription.created, .updated, .deleted,
 // .paused, .resumed, .pending_update_applied and .pending_update_expired
 // apply the subscription in the event; checkout.session.completed links a
-// customer when LinkCheckout is set. Every other event type, including
+// customer when LinkCheckout is set;
+// entitlements.active_entitlement_summary.updated replaces the customer's
+// active features when the store is a [FeatureStore]. Every other event
+// type, including
 // customer.subscription.trial_will_end (a reminder, not a change), is
 // acknowledged with 200 and outcome [Ignored].
 //
