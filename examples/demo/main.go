@@ -10,7 +10,8 @@
 //
 //	-addr HOST:PORT        listen address (127.0.0.1:8080)
 //	-stripe-url URL        Stripe API base [STRIPE_API_URL]; key from STRIPE_SECRET_KEY
-//	-users FILE            JSON array of {"id","plan","stripe_customer_id","token","expires_at"}
+//	-users FILE            JSON array of {"id","plan","stripe_customer_id","token","expires_at"};
+//	                       users the store already holds are left as they are (see Seeding)
 //	-return-url URL        default return URL (http://HOST:PORT/account)
 //	-allowed-return LIST   comma-separated origins or URL prefixes allowed as return_url
 //	-webhook-secret SECRET Stripe webhook signing secret [STRIPE_WEBHOOK_SECRET];
@@ -25,10 +26,25 @@
 // makes `go run ./examples/demo` work from the repository root.
 //
 // It serves POST /api/subscription/create-portal-session, POST
-// /api/subscription/webhook (with a secret), and GET /billing/return, the
-// default return URL, which syncs the user's plan from Stripe and redirects
-// to /account. It prints "listening on http://HOST:PORT" once it accepts
+// /api/subscription/webhook (with a secret; besides the subscription
+// events it links the customer of a checkout.session.completed to the user
+// its client_reference_id names), and GET /billing/return, the default
+// return URL, which syncs the user's plan from Stripe and redirects to
+// /account. It prints "listening on http://HOST:PORT" once it accepts
 // connections.
+//
+// # Seeding
+//
+// At every start the demo adds the -users entries (or its default users)
+// that the store does not hold yet, with PutUser, and leaves alone those it
+// already holds (a -db database from an earlier run, or one that another
+// replica seeded): a restart, or a second demo started on the same -db,
+// never undoes what the webhook sync wrote, neither a plan nor the customer
+// that a checkout.session.completed linked. The tokens of the file are valid
+// either way. A seeded user's plan is the seed's only while the store has
+// no subscription of its customer; with some, PutUser derives it from them
+// in the same transaction, as [billing.SyncStore] says. Two demos seeding
+// the same absent user at once both write the same seed, which is harmless.
 package main
 
 import (
@@ -91,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fs.SetOutput(out)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT")
 	stripeURL := fs.String("stripe-url", getenv("STRIPE_API_URL"), "Stripe API base URL, e.g. a stripe-mock (default $STRIPE_API_URL)")
-	usersFile := fs.String("users", "", "JSON array of {\"id\",\"plan\",\"stripe_customer_id\",\"token\",\"expires_at\"} to seed")
+	usersFile := fs.String("users", "", "JSON array of {\"id\",\"plan\",\"stripe_customer_id\",\"token\",\"expires_at\"} to seed: users the store does not hold yet are added, the others (a -db from an earlier run or another replica) are left as they are")
 	returnURL := fs.String("return-url", "", "default return URL (default http://ADDR/account)")
 	allowed := fs.String("allowed-return", "", "comma-separated origins or URL prefixes allowed as return_url")
 	webhookSecret := fs.String("webhook-secret", getenv("STRIPE_WEBHOOK_SECRET"), "Stripe webhook signing secret, whsec_... (default $STRIPE_WEBHOOK_SECRET)")
@@ -130,16 +146,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	defer closeStore()
 	auth := newTokenAuth()
+	seeded, err := seed(ctx, store, put, users)
+	if err != nil {
+		return err
+	}
 	for _, u := range users {
-		plan, err := billing.ParsePlan(u.Plan)
-		if err != nil {
-			return fmt.Errorf("user %q: %w", u.ID, err)
-		}
-		if err := put(ctx, billing.User{ID: u.ID, Plan: plan, StripeCustomerID: u.StripeCustomerID}); err != nil {
-			return fmt.Errorf("seed user %q: %w", u.ID, err)
-		}
 		auth.add(u.Token, u.ID, u.ExpiresAt)
 	}
+	fmt.Fprintf(out, "users: %d seeded, %d already in the store and left as they are\n", seeded, len(users)-seeded)
 	if *dsn != "" {
 		fmt.Fprintf(out, "store: %s (sqlstore)\n", sqlstore.DialectOf(*dsn))
 	} else {
@@ -164,9 +178,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			fake.AddCustomer(u.StripeCustomerID)
 			switch strings.ToUpper(u.Plan) {
 			case "BASIC":
-				fake.PutSubscription(billingtest.StripeSubscription{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_basic"})
+				fake.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_basic"})
 			case "PRO":
-				fake.PutSubscription(billingtest.StripeSubscription{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_pro"})
+				fake.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_pro"})
 			}
 		}
 		backend, key = fake.Backend(), billingtest.TestKey
@@ -215,6 +229,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			Store:         store,
 			Rules:         rules,
 			Subscriptions: subs,
+			LinkCheckout:  true,
 			Logger:        log,
 		})
 		if err != nil {
@@ -268,6 +283,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		}
 		return nil
 	}
+}
+
+// seed adds the users that store does not hold yet with put, and leaves
+// the others alone (see the package documentation's Seeding); it returns
+// how many it added. Every plan is checked before anything is written.
+func seed(ctx context.Context, store billing.UserStore, put func(context.Context, billing.User) error, users []demoUser) (int, error) {
+	seeds := make([]billing.User, len(users))
+	for i, u := range users {
+		plan, err := billing.ParsePlan(u.Plan)
+		if err != nil {
+			return 0, fmt.Errorf("user %q: %w", u.ID, err)
+		}
+		seeds[i] = billing.User{ID: u.ID, Plan: plan, StripeCustomerID: u.StripeCustomerID}
+	}
+	n := 0
+	for _, u := range seeds {
+		_, found, err := store.User(ctx, u.ID)
+		if err != nil {
+			return n, fmt.Errorf("seed user %q: %w", u.ID, err)
+		}
+		if found {
+			continue
+		}
+		if err := put(ctx, u); err != nil {
+			return n, fmt.Errorf("seed user %q: %w", u.ID, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 func readUsers(path string) ([]demoUser, error) {
@@ -335,8 +379,9 @@ type store interface {
 }
 
 // openStore returns the memory store, or with a DSN the SQL store on
-// PostgreSQL (postgres:// URL) or SQLite (file path), migrated; put seeds a
-// user.
+// PostgreSQL (postgres:// URL) or SQLite (file path), migrated; put adds or
+// replaces a user (PutUser, which derives the plan of a customer with
+// stored subscriptions).
 func openStore(ctx context.Context, dsn string) (store, func(context.Context, billing.User) error, func(), error) {
 	if dsn == "" {
 		m := billing.NewMemoryStore()
