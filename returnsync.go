@@ -126,7 +126,8 @@ func NewReturnSync(cfg ReturnSyncConfig) (*ReturnSync, error) {
 type SyncResult struct {
 	// Read is the number of subscriptions read from Stripe.
 	Read int
-	// Applied is the number that replaced the stored state.
+	// Applied is the number that replaced the stored state (the customer's
+	// features, when read, count as one).
 	Applied int
 	// Kept is the number the store kept its own, newer, state for (Stale or
 	// Tie) or that were skipped for an unknown price.
