@@ -1,7 +1,8 @@
 // Package openapi ships the OpenAPI 3.1 description of the endpoints that
-// package github.com/contafy/billing serves: the portal session endpoint and
-// the Stripe webhook. Serve [YAML] to API tools, or point them at
-// openapi/openapi.yaml in the repository.
+// package github.com/contafy/billing serves: the portal session endpoint,
+// the subscription status endpoint (GET /api/subscription) and the Stripe
+// webhook. Serve [YAML] to API tools, or point them at openapi/openapi.yaml
+// in the repository.
 //
 // The tests of this package send every row of the contract through the real
 // handlers and validate each request and reply against the document with

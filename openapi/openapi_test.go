@@ -236,19 +236,33 @@ func TestPortalReplies(t *testing.T) {
 // document lists for POST path.
 func checkCoverage(t *testing.T, doc *openapi3.T, path string, seen map[int]bool) {
 	t.Helper()
-	if f := flag.Lookup("test.run"); f != nil && strings.Contains(f.Value.String(), "/") {
+	checkOpCoverage(t, doc, http.MethodPost, path, seen)
+}
+
+// checkOpCoverage fails unless the rows produced exactly the statuses the
+// document lists for the operation method path.
+func checkOpCoverage(t *testing.T, doc *openapi3.T, method, path string, seen map[int]bool) {
+	t.Helper()
+	if rowsFiltered() {
 		t.Log("some rows filtered out by -run: status coverage not checked")
 		return
 	}
-	documented := documentedStatuses(t, doc, path)
+	documented := documentedStatuses(t, doc, method, path)
 	var produced []int
 	for s := range seen {
 		produced = append(produced, s)
 	}
 	sort.Ints(produced)
 	if !slices.Equal(documented, produced) {
-		t.Errorf("%s: statuses documented %v, produced by the rows %v", path, documented, produced)
+		t.Errorf("%s %s: statuses documented %v, produced by the rows %v", method, path, documented, produced)
 	}
+}
+
+// rowsFiltered reports whether -run selects subtests, so that some rows of
+// a table may not have run.
+func rowsFiltered() bool {
+	f := flag.Lookup("test.run")
+	return f != nil && strings.Contains(f.Value.String(), "/")
 }
 
 // verdict is what the document must say of a request.
@@ -260,14 +274,21 @@ const (
 	unchecked
 )
 
-// validate checks a request and its reply against the document. A reply to
-// a method the path does not declare (405) is checked against the POST
-// operation, where the document lists it.
+// validate checks a request and its reply against the POST operation of
+// the request's path (see validateOp).
 func validate(doc *openapi3.T, router routers.Router, req *http.Request, res *http.Response, body []byte, want verdict) error {
+	return validateOp(doc, router, http.MethodPost, req, res, body, want)
+}
+
+// validateOp checks a request and its reply against the document's
+// operation method of the request's path. A request of another method (its
+// reply a 405) is not checked, and its reply is checked against that
+// operation, where the document lists it.
+func validateOp(doc *openapi3.T, router routers.Router, method string, req *http.Request, res *http.Response, body []byte, want verdict) error {
 	lookup := req
-	if req.Method != http.MethodPost {
+	if req.Method != method {
 		lookup = req.Clone(context.Background())
-		lookup.Method = http.MethodPost
+		lookup.Method = method
 	}
 	route, params, err := router.FindRoute(lookup)
 	if err != nil {
@@ -283,7 +304,7 @@ func validate(doc *openapi3.T, router routers.Router, req *http.Request, res *ht
 			MultiError:                        true,
 		},
 	}
-	if req.Method == http.MethodPost && want != unchecked {
+	if req.Method == method && want != unchecked {
 		reqErr := openapi3filter.ValidateRequest(context.Background(), in)
 		switch {
 		case want == accepts && reqErr != nil:
@@ -306,15 +327,20 @@ func validate(doc *openapi3.T, router routers.Router, req *http.Request, res *ht
 	return nil
 }
 
-// documentedStatuses returns the statuses the document lists for POST path.
-func documentedStatuses(t *testing.T, doc *openapi3.T, path string) []int {
+// documentedStatuses returns the statuses the document lists for the
+// operation method path.
+func documentedStatuses(t *testing.T, doc *openapi3.T, method, path string) []int {
 	t.Helper()
-	op := doc.Paths.Value(path).Post
+	item := doc.Paths.Value(path)
+	if item == nil || item.GetOperation(method) == nil {
+		t.Fatalf("the document has no operation %s %s", method, path)
+	}
+	op := item.GetOperation(method)
 	var out []int
 	for code := range op.Responses.Map() {
 		n, err := strconv.Atoi(code)
 		if err != nil {
-			t.Fatalf("response %q of %s is not a status code", code, path)
+			t.Fatalf("response %q of %s %s is not a status code", code, method, path)
 		}
 		out = append(out, n)
 	}
@@ -366,11 +392,13 @@ func TestValidatorRejectsDrift(t *testing.T) {
 
 // TestExamples validates every example of the document against its schema,
 // and sends every request example to the handler, which must accept it.
+// Every operation must give examples of its replies.
 func TestExamples(t *testing.T) {
 	doc, router := loadDoc(t)
 	n := 0
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
+			replyExamples := 0
 			if op.RequestBody != nil {
 				for ct, mt := range op.RequestBody.Value.Content {
 					for name, v := range examples(mt) {
@@ -387,6 +415,7 @@ func TestExamples(t *testing.T) {
 				for ct, mt := range rr.Value.Content {
 					for name, v := range examples(mt) {
 						n++
+						replyExamples++
 						t.Run(fmt.Sprintf("%s %s %s %s %s", method, path, code, ct, name), func(t *testing.T) {
 							if err := doc.ValidateSchemaJSON(mt.Schema.Value, v, openapi3.EnableJSONSchema2020()); err != nil {
 								t.Errorf("example does not match its schema: %v", err)
@@ -394,6 +423,9 @@ func TestExamples(t *testing.T) {
 						})
 					}
 				}
+			}
+			if replyExamples == 0 {
+				t.Errorf("%s %s gives no example of its replies", method, path)
 			}
 		}
 	}
