@@ -166,64 +166,76 @@ type SessionOptions struct {
 // (twice when a flow names a subscription that must be checked through
 // PortalConfig.Subscriptions). Every error is an *[Error].
 func (s *PortalService) CreateSession(ctx context.Context, userID string, opts SessionOptions) (*Session, error) {
+	sess, err := s.createSession(ctx, userID, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &sess, nil
+}
+
+// createSession is [PortalService.CreateSession] returning the session by
+// value, so that the handler allocates none.
+func (s *PortalService) createSession(ctx context.Context, userID string, opts SessionOptions) (Session, error) {
 	if userID == "" {
-		return nil, ErrUnauthorized.with(errors.New("empty user id"))
+		return Session{}, ErrUnauthorized.with(errors.New("empty user id"))
 	}
 	// Validate what needs no store first, so bad input costs nothing.
 	returnURL := s.cfg.ReturnURL
 	if opts.ReturnURL != "" {
 		u, ok := s.allow.match(opts.ReturnURL)
 		if !ok {
-			return nil, badRequest("return_url is not allowed")
+			return Session{}, badRequest("return_url is not allowed")
 		}
 		returnURL = u
 	}
 	locale := s.cfg.Locale
 	if opts.Locale != "" {
 		if !validLocale(opts.Locale) {
-			return nil, badRequest("locale is not supported")
+			return Session{}, badRequest("locale is not supported")
 		}
 		locale = opts.Locale
 	}
 	if opts.Flow != nil {
 		if err := opts.Flow.validate(s.allow); err != nil {
-			return nil, err
+			return Session{}, err
 		}
 	}
 
 	u, found, err := s.cfg.Users.User(ctx, userID)
 	if err != nil {
-		return nil, ErrInternal.with(&opError{"load_user", err})
+		return Session{}, ErrInternal.with(&opError{"load_user", err})
 	}
 	if !found {
-		return nil, ErrUnauthorized.with(errors.New("user not found"))
+		return Session{}, ErrUnauthorized.with(errors.New("user not found"))
 	}
 	if !u.Plan.Paid() {
-		return nil, ErrNotPaid
+		return Session{}, ErrNotPaid
 	}
 	if u.StripeCustomerID == "" {
-		return nil, ErrCustomerNotFound.with(errors.New("user has no Stripe customer id"))
+		return Session{}, ErrCustomerNotFound.with(errors.New("user has no Stripe customer id"))
 	}
 
-	params := &stripe.BillingPortalSessionParams{
-		Customer:  stripe.String(u.StripeCustomerID),
-		ReturnURL: stripe.String(returnURL),
-	}
+	// One allocation for the params and the strings they point at.
+	sp := &sessionParams{customer: u.StripeCustomerID, returnURL: returnURL,
+		configuration: s.cfg.Configuration, locale: locale, onBehalfOf: s.cfg.OnBehalfOf}
+	params := &sp.params
+	params.Customer = &sp.customer
+	params.ReturnURL = &sp.returnURL
 	params.Context = ctx
-	if s.cfg.Configuration != "" {
-		params.Configuration = stripe.String(s.cfg.Configuration)
+	if sp.configuration != "" {
+		params.Configuration = &sp.configuration
 	}
-	if locale != "" {
-		params.Locale = stripe.String(locale)
+	if sp.locale != "" {
+		params.Locale = &sp.locale
 	}
-	if s.cfg.OnBehalfOf != "" {
-		params.OnBehalfOf = stripe.String(s.cfg.OnBehalfOf)
+	if sp.onBehalfOf != "" {
+		params.OnBehalfOf = &sp.onBehalfOf
 	}
 	if opts.Flow != nil {
 		var sub string
 		if opts.Flow.actsOnSubscription() {
 			if sub, err = s.ownSubscription(ctx, u, opts.Flow.subscription()); err != nil {
-				return nil, err
+				return Session{}, err
 			}
 		}
 		params.FlowData = opts.Flow.params(sub)
@@ -232,20 +244,29 @@ func (s *PortalService) CreateSession(ctx context.Context, userID string, opts S
 	// A client that went away (or a deadline that passed) during the store
 	// work gets no Stripe call: nobody would see the session.
 	if err := ctx.Err(); err != nil {
-		return nil, ErrInternal.with(err)
+		return Session{}, ErrInternal.with(err)
 	}
 	ps, err := s.cfg.Stripe.New(params)
 	if err != nil {
-		return nil, fromStripe(err)
+		return Session{}, fromStripe(err)
 	}
 	if ps == nil || ps.URL == "" {
-		return nil, ErrInternal.with(errors.New("stripe returned a portal session without a url"))
+		return Session{}, ErrInternal.with(errors.New("stripe returned a portal session without a url"))
 	}
-	out := &Session{URL: ps.URL, ID: ps.ID}
+	out := Session{URL: ps.URL, ID: ps.ID}
 	if ps.LastResponse != nil {
 		out.StripeRequestID = ps.LastResponse.RequestID
 	}
 	return out, nil
+}
+
+// sessionParams holds the params of one portal session call together with
+// the strings its pointer fields point at (what stripe.String would
+// allocate one by one).
+type sessionParams struct {
+	params stripe.BillingPortalSessionParams
+
+	customer, returnURL, configuration, locale, onBehalfOf string
 }
 
 // ownSubscription returns the subscription a flow acts on, after proving it
@@ -307,7 +328,7 @@ type sessionReply struct {
 //	 "flow": {"type": "subscription_cancel", "retention_coupon": "SAVE20"}}
 func (s *PortalService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := record{op: OpPortal, start: time.Now()}
-	var sess *Session
+	var sess Session
 	switch {
 	case r.Method != http.MethodPost:
 		rec.err, rec.reason = ErrMethodNotAllowed, "method"
@@ -321,12 +342,12 @@ func (s *PortalService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rec.userID = userID
 		var opts SessionOptions
-		if rec.err = s.readOptions(w, r, &opts); rec.err != nil {
+		if opts, rec.err = s.readOptions(w, r); rec.err != nil {
 			rec.reason = "body"
 			break
 		}
 		var err error
-		if sess, err = s.CreateSession(r.Context(), userID, opts); err != nil {
+		if sess, err = s.createSession(r.Context(), userID, opts); err != nil {
 			rec.err = asError(err)
 			rec.reason = sessionReason(rec.err)
 		}
@@ -342,44 +363,46 @@ func (s *PortalService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.WriteError(w, r, rec.err)
 	} else {
 		rec.reqID = sess.StripeRequestID
-		writeJSON(w, http.StatusOK, sessionReply{URL: sess.URL, Message: SuccessMessage})
+		writeSession(w, sess.URL)
 	}
 	rec.emit(r.Context(), s.log, s.cfg.Observer, "billing: portal request")
 }
 
-// readOptions decodes the optional JSON body into opts. An empty body is no
-// options.
-func (s *PortalService) readOptions(w http.ResponseWriter, r *http.Request, opts *SessionOptions) *Error {
+// readOptions decodes the optional JSON body. An empty body is no options.
+func (s *PortalService) readOptions(w http.ResponseWriter, r *http.Request) (SessionOptions, *Error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return nil
+		return SessionOptions{}, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return ErrTooLarge
+			return SessionOptions{}, ErrTooLarge
 		}
-		return badRequest("request body could not be read")
+		return SessionOptions{}, badRequest("request body could not be read")
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil
+		return SessionOptions{}, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return badRequest("request body must be JSON (Content-Type: application/json)")
+			return SessionOptions{}, badRequest("request body must be JSON (Content-Type: application/json)")
 		}
 	}
+	// Declared here, not by the caller: decoding into it moves it to the
+	// heap, which requests without a body need not pay for.
+	var opts SessionOptions
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(opts); err != nil {
-		return badRequest("request body is not valid JSON of return_url, locale and flow")
+	if err := dec.Decode(&opts); err != nil {
+		return SessionOptions{}, badRequest("request body is not valid JSON of return_url, locale and flow")
 	}
 	if dec.More() {
-		return badRequest("request body must be a single JSON object")
+		return SessionOptions{}, badRequest("request body must be a single JSON object")
 	}
-	return nil
+	return opts, nil
 }
 
 // portalOutcome names the reply of the portal endpoint.

@@ -3,6 +3,7 @@ package billing
 import (
 	"encoding/json"
 	"net/http"
+	"sync"
 )
 
 // errorReply is the body of every error reply.
@@ -14,11 +15,20 @@ type errorReply struct {
 // setHeaders sets the headers every reply carries: the portal URL is a
 // short-lived bearer credential, so nothing may cache the reply or leak it
 // through a Referer.
+//
+// It does what h.Set does for each (the keys are canonical) with one
+// allocation instead of four: the values are cut from one array, as
+// net/textproto cuts a request's header values, each slice's capacity its
+// length so that an Add appends to a copy. The array is new for each reply,
+// not shared: a middleware that edits a value in place (h[k][0] = v) must
+// change this reply only, never turn no-store into a caching policy for
+// every portal URL that follows.
 func setHeaders(h http.Header) {
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Content-Type-Options", "nosniff")
+	v := &[4]string{"application/json", "no-store", "no-referrer", "nosniff"}
+	h["Content-Type"] = v[0:1:1]
+	h["Cache-Control"] = v[1:2:2]
+	h["Referrer-Policy"] = v[2:3:3]
+	h["X-Content-Type-Options"] = v[3:4:4]
 }
 
 // WriteError writes e as the contract's JSON error reply
@@ -39,4 +49,51 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	setHeaders(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeSession writes the 200 reply of a created session: exactly what
+// writeJSON(w, http.StatusOK, sessionReply{URL: url, Message:
+// SuccessMessage}) writes, {"url":...,"message":...} and the newline of
+// json.Encoder.Encode, in one Write. A URL that encoding/json writes as it
+// is (printable ASCII but for '"', '\\' and the HTML characters '<', '>'
+// and '&' it escapes), as Stripe's portal URLs are, is copied into a pooled
+// buffer without reflection or allocation; any other goes through
+// encoding/json.
+func writeSession(w http.ResponseWriter, url string) {
+	if !jsonVerbatim(url) {
+		writeJSON(w, http.StatusOK, sessionReply{URL: url, Message: SuccessMessage})
+		return
+	}
+	setHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	bp := replyBufs.Get().(*[]byte)
+	b := append((*bp)[:0], `{"url":"`...)
+	b = append(b, url...)
+	b = append(b, `","message":"`+SuccessMessage+`"}`+"\n"...)
+	_, _ = w.Write(b) // an io.Writer does not keep b
+	if cap(b) <= maxPooledReply {
+		*bp = b
+		replyBufs.Put(bp)
+	}
+}
+
+// replyBufs holds the buffers of writeSession.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// maxPooledReply bounds the buffers kept in replyBufs.
+const maxPooledReply = 4 << 10
+
+// jsonVerbatim reports whether encoding/json, escaping HTML as
+// json.Encoder does by default, writes s between its quotes unchanged.
+// It answers false for some strings that encoding/json would also copy
+// (DEL, valid UTF-8 beyond ASCII): those take the slow path, which is
+// exact too.
+func jsonVerbatim(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

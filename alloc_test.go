@@ -1,0 +1,153 @@
+package billing_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/contafy/billing"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stripe/stripe-go/v76"
+)
+
+// The portal handler's allocation budget, and the shortcuts that keep it
+// within it exact: the 200 body written as encoding/json writes it, reply
+// headers that no reply shares with another.
+
+// maxPortalAllocs bounds the portal handler's allocations per created
+// session over an app's bare stripe-go call (the goal of BenchmarkPortal's
+// handler-over-bare-allocs/op): cookie, authentication, store lookup,
+// cross-origin check, reply and record, with the recorder standing for
+// net/http's writer.
+const maxPortalAllocs = 10
+
+// staticSessions is a SessionCreator that allocates nothing: it answers
+// every call with the same session.
+type staticSessions struct{ s *stripe.BillingPortalSession }
+
+func (c staticSessions) New(*stripe.BillingPortalSessionParams) (*stripe.BillingPortalSession, error) {
+	return c.s, nil
+}
+
+// newStaticSession returns a session with url as Stripe's client would
+// decode it.
+func newStaticSession(url string) *stripe.BillingPortalSession {
+	s := &stripe.BillingPortalSession{ID: "bps_static", URL: url}
+	s.LastResponse = &stripe.APIResponse{RequestID: "req_static"}
+	return s
+}
+
+// raceEnabled reports whether the test binary was built with -race, which
+// changes allocation counts.
+func raceEnabled() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// TestPortalAllocs fails when the portal handler allocates more than
+// maxPortalAllocs times per request over a bare call. Both sides call a
+// SessionCreator that allocates nothing, so the difference is what
+// BenchmarkPortal measures over the network: the handler's own work (its
+// params included, the bare side builds its own) and the recorder's.
+func TestPortalAllocs(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("the race detector changes allocation counts")
+	}
+	sc := staticSessions{newStaticSession("https://billing.stripe.com/p/session/test_static")}
+	h := newBenchPortal(t, sc)
+	r := benchPortalRequest()
+	ctx := context.Background()
+	handler := testing.AllocsPerRun(200, func() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	})
+	bare := testing.AllocsPerRun(200, func() {
+		if _, err := bareSession(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("handler %v allocs/op, bare %v: %v over bare", handler, bare, handler-bare)
+	if over := handler - bare; over > maxPortalAllocs {
+		t.Errorf("the portal handler allocates %v times per request over a bare call (%v - %v), more than %d", over, handler, bare, maxPortalAllocs)
+	}
+}
+
+// FuzzPortalReply checks that the 200 reply is, for any portal URL Stripe
+// might answer, byte for byte what encoding/json's Encoder writes for
+// {"url","message"}, with the headers of every reply.
+func FuzzPortalReply(f *testing.F) {
+	for _, u := range []string{
+		"https://billing.stripe.com/p/session/test_YWNjdF8xT1F6QmVuY2g",
+		"https://billing.stripe.com/p/session?a=1&b=2", "<", ">", `"`, `\`, "\x7f", "\x00\x1f", "é", "\u2028\u2029",
+		"\xff\xfe", "\\u0026", " ", "https://example.com/" + strings.Repeat("x", 5000),
+	} {
+		f.Add(u)
+	}
+	r := benchPortalRequest()
+	f.Fuzz(func(t *testing.T, url string) {
+		if url == "" {
+			t.Skip("a session without a URL is a 500")
+		}
+		h := newBenchPortal(t, staticSessions{newStaticSession(url)})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(struct {
+			URL     string `json:"url"`
+			Message string `json:"message"`
+		}{url, billing.SuccessMessage}); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != http.StatusOK || w.Body.String() != want.String() {
+			t.Fatalf("URL %q: %d %q, want 200 %q", url, w.Code, w.Body, want.String())
+		}
+		if diff := cmp.Diff(replyHeaders(), w.Result().Header); diff != "" {
+			t.Fatalf("URL %q: headers (-want +got):\n%s", url, diff)
+		}
+	})
+}
+
+// replyHeaders are the headers of every reply.
+func replyHeaders() http.Header {
+	return http.Header{
+		"Content-Type":           {"application/json"},
+		"Cache-Control":          {"no-store"},
+		"Referrer-Policy":        {"no-referrer"},
+		"X-Content-Type-Options": {"nosniff"},
+	}
+}
+
+// TestReplyHeadersNotShared: what a middleware does to one reply's header
+// values, in place or by Add, leaves every other reply's as they were.
+func TestReplyHeadersNotShared(t *testing.T) {
+	h := newBenchPortal(t, staticSessions{newStaticSession("https://billing.stripe.com/p/session/test_static")})
+	r := benchPortalRequest()
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if diff := cmp.Diff(replyHeaders(), w.Header()); w.Code != http.StatusOK || diff != "" {
+			t.Fatalf("reply %d: status %d, headers (-want +got):\n%s", i, w.Code, diff)
+		}
+		hdr := w.Header()
+		for k, v := range hdr {
+			v[0] = "changed"
+			hdr.Add(k, "added")
+		}
+	}
+}
