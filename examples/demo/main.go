@@ -28,10 +28,24 @@
 // It serves POST /api/subscription/create-portal-session, POST
 // /api/subscription/webhook (with a secret; besides the subscription
 // events it links the customer of a checkout.session.completed to the user
-// its client_reference_id names), and GET /billing/return, the default
-// return URL, which syncs the user's plan from Stripe and redirects to
-// /account. It prints "listening on http://HOST:PORT" once it accepts
-// connections.
+// its client_reference_id names), GET /api/subscription (the signed-in
+// user's plan, dates, payment problem and features as JSON), and GET
+// /billing/return, the default return URL, which syncs the user's plan from
+// Stripe and redirects to /account. It prints "listening on
+// http://HOST:PORT" once it accepts connections.
+//
+// # Plan changes
+//
+// The demo registers a plan-change hook that prints one line per change of
+// a user's billing view, whatever wrote it (a webhook, the return sync, a
+// checkout linking a customer):
+//
+//	plan change: user=ID from=PLAN to=PLAN cause=CAUSE id=CHANGEID
+//
+// Changes are delivered right after their commit and, for what is left (a
+// run that died in between), at start and every 2 seconds. For the restart
+// test, BILLING_DEMO_EXIT_BEFORE_HOOK=1 makes the process exit (status 3)
+// right after a change is committed and claimed, before its hook runs.
 //
 // # Seeding
 //
@@ -223,6 +237,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	subs := &subscription.Client{B: backend, Key: key}
 	mux := http.NewServeMux()
 	mux.Handle("/api/subscription/create-portal-session", svc)
+	notifier, err := newNotifier(store, out, getenv("BILLING_DEMO_EXIT_BEFORE_HOOK") == "1")
+	if err != nil {
+		return err
+	}
+	if accounts, ok := store.(billing.AccountStore); ok {
+		status, err := billing.NewStatusHandler(billing.StatusConfig{Accounts: accounts, Auth: auth, Logger: log})
+		if err != nil {
+			return err
+		}
+		mux.Handle("/api/subscription", status)
+	}
 	if *webhookSecret != "" {
 		wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
 			Secrets:       []string{*webhookSecret},
@@ -230,6 +255,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			Rules:         rules,
 			Subscriptions: subs,
 			LinkCheckout:  true,
+			Notifier:      notifier,
 			Logger:        log,
 		})
 		if err != nil {
@@ -242,7 +268,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	rs, err := billing.NewReturnSync(billing.ReturnSyncConfig{
 		Auth: auth, Users: store, Store: store, Subscriptions: subs, Rules: rules,
-		Redirect: "/account", Logger: log,
+		Redirect: "/account", Notifier: notifier, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -254,6 +280,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		if id, err := auth.Authenticate(r); err == nil {
 			if u, ok, err := store.User(r.Context(), id); err == nil && ok {
 				fmt.Fprintf(w, "Your plan: %s\n", u.Plan)
+			}
+			if accounts, ok := store.(billing.AccountStore); ok {
+				if v, ok, err := billing.ViewOf(r.Context(), accounts, id); err == nil && ok {
+					describeView(w, v)
+				}
 			}
 		}
 	})
@@ -269,6 +300,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if notifier != nil {
+		// What an earlier run committed but did not deliver, then retries.
+		go deliverLoop(ctx, notifier, log)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -282,6 +317,73 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return err
 		}
 		return nil
+	}
+}
+
+// newNotifier returns the demo's plan-change notifier, whose hook prints one
+// line per change; nil when the store keeps no outbox. With exitBeforeHook
+// the process exits right after a change is claimed, before the hook: a
+// crash between the commit and the hook, for the restart test.
+func newNotifier(s store, out io.Writer, exitBeforeHook bool) (*billing.Notifier, error) {
+	outbox, ok := s.(billing.Outbox)
+	if !ok {
+		return nil, nil
+	}
+	var mu sync.Mutex
+	cfg := billing.NotifierConfig{
+		Outbox: outbox,
+		Lease:  5 * time.Second,
+		Hook: billing.PlanChangeHookFunc(func(_ context.Context, c billing.PlanChange) error {
+			mu.Lock()
+			defer mu.Unlock()
+			_, err := fmt.Fprintf(out, "plan change: user=%s from=%s to=%s cause=%s id=%s\n", c.UserID, c.Before.Plan, c.After.Plan, c.Cause.Kind, c.ID)
+			return err
+		}),
+	}
+	if exitBeforeHook {
+		cfg.Crash = func(billing.PlanChange) bool {
+			fmt.Fprintln(out, "exiting before the plan-change hook (BILLING_DEMO_EXIT_BEFORE_HOOK=1)")
+			os.Exit(3)
+			return true
+		}
+	}
+	return billing.NewNotifier(cfg)
+}
+
+// deliverLoop delivers pending plan changes at start and every 2 seconds
+// until ctx is done.
+func deliverLoop(ctx context.Context, n *billing.Notifier, log *slog.Logger) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if _, err := n.Deliver(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("demo: plan changes not all delivered; retried", "cause", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// describeView writes the lifecycle lines of the account page.
+func describeView(w io.Writer, v billing.View) {
+	day := func(t time.Time) string { return t.UTC().Format("2 January 2006") }
+	switch {
+	case !v.EndsAt.IsZero():
+		fmt.Fprintf(w, "Your %s plan ends on %s.\n", v.Plan, day(v.EndsAt))
+	case !v.RenewsAt.IsZero():
+		fmt.Fprintf(w, "Your %s plan renews on %s.\n", v.Plan, day(v.RenewsAt))
+	}
+	if !v.TrialEndsAt.IsZero() {
+		fmt.Fprintf(w, "Your trial ends on %s.\n", day(v.TrialEndsAt))
+	}
+	if v.PaymentProblem {
+		fmt.Fprintln(w, "Your last payment failed: update your card in the billing portal.")
+	}
+	if len(v.Features) > 0 {
+		fmt.Fprintf(w, "Features: %s\n", strings.Join(v.Features, ", "))
 	}
 }
 
