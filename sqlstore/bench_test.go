@@ -30,7 +30,7 @@ func BenchmarkApply(b *testing.B) {
 		b.Run(e.name, func(b *testing.B) {
 			s, f := benchStore(b, e)
 			var (
-				n                   int64
+				n                    int64
 				applyTime, floorTime time.Duration
 			)
 			b.ResetTimer()
