@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"runtime/debug"
@@ -16,8 +17,9 @@ import (
 )
 
 // The portal handler's allocation budget, and the shortcuts that keep it
-// within it exact: the 200 body written as encoding/json writes it, reply
-// headers that no reply shares with another.
+// within it exact: the access_token cookie read as net/http reads it, the
+// 200 body written as encoding/json writes it, reply headers that no reply
+// shares with another.
 
 // maxPortalAllocs bounds the portal handler's allocations per created
 // session over an app's bare stripe-go call (the goal of BenchmarkPortal's
@@ -85,6 +87,121 @@ func TestPortalAllocs(t *testing.T) {
 	t.Logf("handler %v allocs/op, bare %v: %v over bare", handler, bare, handler-bare)
 	if over := handler - bare; over > maxPortalAllocs {
 		t.Errorf("the portal handler allocates %v times per request over a bare call (%v - %v), more than %d", over, handler, bare, maxPortalAllocs)
+	}
+}
+
+// FuzzCookieAuthenticator checks that CookieAuthenticator hands its
+// verifier exactly the cookie value net/http's Request.Cookie finds, for
+// any Cookie lines and cookie name, and fails without calling it when
+// net/http finds none (or an empty or oversized one).
+func FuzzCookieAuthenticator(f *testing.F) {
+	for _, s := range [][3]string{
+		{"access_token=tok", "", ""},
+		{"a=1; access_token=tok; b=2", "", ""},
+		{" access_token = tok ", "", ""},
+		{`access_token="tok"`, "", ""},
+		{`access_token="`, "", ""},
+		{`access_token=""`, "", ""},
+		{"access_token=t;ok", "", ""},
+		{"access_token=a b", "", ""},
+		{"access_token=tök; access_token=tok", "", ""},
+		{"access_token", "access_token=tok", ""},
+		{"ACCESS_TOKEN=tok", "", ""},
+		{"access_token=tok\x00", "", ""},
+		{"access_token=a=b", "", ""},
+		{"", "access_token=tok2", ""},
+		{";;;", "x=1;access_token=tok", ""},
+		{"sid=1; session=2", "", "session"},
+		{"s d=1", "", "s d"},
+		{"é=1", "", "é"},
+		{"access_token=" + strings.Repeat("A", 4097), "", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, line1, line2, name string) {
+		checkCookieAuthenticator(t, http.Header{"Cookie": cookieLines(line1, line2)}, name)
+	})
+}
+
+// cookieLines returns the Cookie lines of a request: line1 alone when
+// line2 is empty.
+func cookieLines(line1, line2 string) []string {
+	if line2 == "" {
+		return []string{line1}
+	}
+	return []string{line1, line2}
+}
+
+// checkCookieAuthenticator compares what a CookieAuthenticator named name
+// does for a request with header h with what net/http's reading of the
+// cookie says it must.
+func checkCookieAuthenticator(t *testing.T, h http.Header, name string) {
+	t.Helper()
+	var got []string
+	a := &billing.CookieAuthenticator{Name: name, Verifier: billing.TokenVerifierFunc(func(_ context.Context, token string) (string, error) {
+		got = append(got, token)
+		return "u_1", nil
+	})}
+	id, err := a.Authenticate(&http.Request{Header: h})
+
+	lookup := name
+	if lookup == "" {
+		lookup = billing.DefaultCookieName
+	}
+	c, cerr := (&http.Request{Header: h}).Cookie(lookup)
+	switch {
+	case cerr != nil || c.Value == "":
+		if !errors.Is(err, billing.ErrNoToken) || len(got) != 0 {
+			t.Fatalf("Cookie %q, name %q: net/http finds no value; got id %q, err %v, verifier called with %q", h["Cookie"], lookup, id, err, got)
+		}
+	case len(c.Value) > 4096:
+		if !errors.Is(err, billing.ErrTokenInvalid) || len(got) != 0 {
+			t.Fatalf("Cookie %q, name %q: oversized value; got id %q, err %v, verifier called %d times", h["Cookie"], lookup, id, err, len(got))
+		}
+	default:
+		if err != nil || id != "u_1" || len(got) != 1 || got[0] != c.Value {
+			t.Fatalf("Cookie %q, name %q: net/http finds %q; got id %q, err %v, verifier called with %q", h["Cookie"], lookup, c.Value, id, err, got)
+		}
+	}
+}
+
+// TestCookieAuthenticatorLimit checks the cookie count limit net/http
+// applies (httpcookiemaxnum: by default a header of more than 3000 cookies
+// has none), by default and with GODEBUG settings that change it.
+func TestCookieAuthenticatorLimit(t *testing.T) {
+	many := func(n int) http.Header {
+		parts := make([]string, 0, n)
+		for range n - 1 {
+			parts = append(parts, "c=1")
+		}
+		return http.Header{"Cookie": {strings.Join(append(parts, "access_token=tok"), "; ")}}
+	}
+	for _, n := range []int{1, 2, 2999, 3000, 3001, 5000} {
+		checkCookieAuthenticator(t, many(n), "")
+		// The same count over two lines.
+		h := many(n)
+		line := h["Cookie"][0]
+		if i := strings.IndexByte(line, ';'); i >= 0 {
+			h["Cookie"] = []string{line[:i], line[i+1:]}
+			checkCookieAuthenticator(t, h, "")
+		}
+	}
+	if _, err := (&http.Request{Header: many(3001)}).Cookie(billing.DefaultCookieName); err == nil {
+		t.Log("this Go's net/http applies no cookie limit by default")
+	}
+	for _, godebug := range []string{"httpcookiemaxnum=1", "httpcookiemaxnum=0", "httpcookiemaxnum=-1", "httpcookiemaxnum=x", "httpcookiemaxnum=4000"} {
+		t.Run(godebug, func(t *testing.T) {
+			t.Setenv("GODEBUG", godebug)
+			for _, n := range []int{1, 2, 3000, 3001, 4001} {
+				checkCookieAuthenticator(t, many(n), "")
+			}
+		})
+	}
+	// Proof that the settings above reach net/http, so that the checks
+	// could fail.
+	t.Setenv("GODEBUG", "httpcookiemaxnum=1")
+	if _, err := (&http.Request{Header: many(2)}).Cookie(billing.DefaultCookieName); err == nil {
+		t.Error("GODEBUG=httpcookiemaxnum=1 set with os.Setenv does not change net/http's cookie parsing: the test checks nothing")
 	}
 }
 

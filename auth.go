@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/textproto"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
 )
 
 // Authenticator tells who sent a request. Authenticate returns the
@@ -85,14 +90,14 @@ func (a *CookieAuthenticator) Authenticate(r *http.Request) (string, error) {
 	if name == "" {
 		name = DefaultCookieName
 	}
-	c, err := r.Cookie(name)
-	if err != nil || c.Value == "" {
+	token, ok := cookieValue(r, name)
+	if !ok || token == "" {
 		return "", ErrNoToken
 	}
-	if len(c.Value) > maxTokenLen {
+	if len(token) > maxTokenLen {
 		return "", ErrTokenInvalid
 	}
-	id, err := a.Verifier.VerifyToken(r.Context(), c.Value)
+	id, err := a.Verifier.VerifyToken(r.Context(), token)
 	if err != nil {
 		return "", err
 	}
@@ -100,6 +105,110 @@ func (a *CookieAuthenticator) Authenticate(r *http.Request) (string, error) {
 		return "", ErrTokenInvalid
 	}
 	return id, nil
+}
+
+// cookieValue returns the value of r's first cookie named name, the value
+// r.Cookie(name) returns, without parsing the other cookies into
+// *http.Cookie values (r.Cookie allocates them all and a slice). It reads
+// the Cookie lines as net/http's readCookies does: parts split at ';' and
+// trimmed, the name before the first '=', a value of cookie-octets, in
+// double quotes or not; a part that does not parse is skipped.
+//
+// net/http ignores a whole header of more than httpcookiemaxnum cookies
+// (3000 by default, Go 1.26; earlier releases have no limit). That case,
+// or any GODEBUG naming httpcookiemaxnum, is left to r.Cookie itself.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	if !validCookieName(name) {
+		return "", false // net/http matches no cookie
+	}
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > defaultCookieMaxNum || cookieMaxNumSet() {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// defaultCookieMaxNum is net/http's default limit on the cookies of a
+// request (httpcookiemaxnum).
+const defaultCookieMaxNum = 3000
+
+// cookieMaxNumSet reports whether GODEBUG, as the process runs with it,
+// names httpcookiemaxnum: the environment (read on each call, as net/http
+// follows an os.Setenv of GODEBUG) or the binary's default from its
+// go.mod and //go:debug lines.
+func cookieMaxNumSet() bool {
+	return strings.Contains(os.Getenv("GODEBUG"), cookieMaxNumKey) || cookieMaxNumBuilt()
+}
+
+const cookieMaxNumKey = "httpcookiemaxnum="
+
+// cookieMaxNumBuilt reports whether the binary's default GODEBUG names
+// httpcookiemaxnum; true when it cannot be known.
+var cookieMaxNumBuilt = sync.OnceValue(func() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return true
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "DefaultGODEBUG" {
+			return strings.Contains(s.Value, cookieMaxNumKey)
+		}
+	}
+	return false
+})
+
+// validCookieName reports whether name is a token (RFC 7230), the only
+// cookie names net/http matches.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validCookieValue reports whether every byte of v is one net/http accepts
+// in a cookie value: printable ASCII but for '"', ';' and '\\'.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // authReason classifies an authentication error for logs without its text.
