@@ -31,10 +31,43 @@ type MemoryStore struct {
 }
 
 type memFeatures struct {
-	keys    []string
-	created int64
-	seq     int64
-	eventID string
+	keys []string
+	key  orderKey
+}
+
+// orderKey is the order key of a stored state and the event that wrote it.
+type orderKey struct {
+	created, seq int64 // Created in unix seconds, Seq
+	eventID      string
+}
+
+// order decides a change of key (created, seq) from eventID against the
+// stored key, as [SubscriptionChange] orders them: Tie, Stale, or "" when
+// the change is newer and applies. (The terminal rule of subscriptions is
+// the caller's.)
+func order(stored orderKey, created, seq int64, eventID string) Outcome {
+	switch {
+	case created == stored.created && seq <= stored.seq && eventID != stored.eventID:
+		return Tie
+	case !newer(created, seq, stored.created, stored.seq):
+		return Stale
+	}
+	return ""
+}
+
+// seenLocked drops expired event ids and reports whether eventID (if any)
+// was processed before. m.mu must be held.
+func (m *MemoryStore) seenLocked(eventID string, now time.Time) bool {
+	m.expireEvents(now)
+	_, seen := m.events[eventID]
+	return eventID != "" && seen
+}
+
+// rememberLocked remembers eventID (if any) for retain. m.mu must be held.
+func (m *MemoryStore) rememberLocked(eventID string, now time.Time, retain time.Duration) {
+	if eventID != "" {
+		m.events[eventID] = now.Add(retain)
+	}
 }
 
 // memChange is a recorded plan change and its delivery state.
@@ -47,10 +80,8 @@ type memChange struct {
 }
 
 type memSub struct {
-	sub     Subscription
-	created int64 // unix seconds
-	seq     int64
-	eventID string
+	sub Subscription
+	key orderKey
 }
 
 var (
@@ -241,39 +272,31 @@ func (m *MemoryStore) ApplySubscription(ctx context.Context, c SubscriptionChang
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	m.expireEvents(now)
-	if c.EventID != "" {
-		if _, seen := m.events[c.EventID]; seen {
-			return Duplicate, nil
-		}
+	if m.seenLocked(c.EventID, now) {
+		return Duplicate, nil
 	}
 	created := c.Created.Unix()
-	remember := func() {
-		if c.EventID != "" {
-			m.events[c.EventID] = now.Add(retain)
-		}
-	}
 	if old, ok := m.subs[c.Subscription.ID]; ok {
-		switch {
-		case old.sub.Terminal() && !(c.Subscription.Terminal() && newer(created, c.Seq, old.created, old.seq)):
-			remember()
-			return Stale, nil
-		case created == old.created && c.Seq <= old.seq && c.EventID != old.eventID:
-			return Tie, nil
-		case !newer(created, c.Seq, old.created, old.seq):
-			remember()
-			return Stale, nil
+		out := order(old.key, created, c.Seq, c.EventID)
+		if old.sub.Terminal() && (!c.Subscription.Terminal() || !newer(created, c.Seq, old.key.created, old.key.seq)) {
+			out = Stale // a terminal subscription is never revived, nor its end rewritten by an older one
+		}
+		if out == Stale {
+			m.rememberLocked(c.EventID, now, retain)
+		}
+		if out != "" {
+			return out, nil
 		}
 	}
 	before := m.viewsLocked(m.linkedUsers(c.Subscription.CustomerID)...)
-	m.subs[c.Subscription.ID] = memSub{sub: cloneSub(c.Subscription), created: created, seq: c.Seq, eventID: c.EventID}
+	m.subs[c.Subscription.ID] = memSub{sub: cloneSub(c.Subscription), key: orderKey{created, c.Seq, c.EventID}}
 	ids := m.custSubs[c.Subscription.CustomerID]
 	if ids == nil {
 		ids = make(map[string]struct{})
 		m.custSubs[c.Subscription.CustomerID] = ids
 	}
 	ids[c.Subscription.ID] = struct{}{}
-	remember()
+	m.rememberLocked(c.EventID, now, retain)
 	m.recomputeLocked(c.Subscription.CustomerID)
 	m.recordLocked(before, c.Cause, now)
 	return Applied, nil
@@ -290,32 +313,24 @@ func (m *MemoryStore) ApplyFeatures(ctx context.Context, c FeaturesChange, retai
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	m.expireEvents(now)
-	if c.EventID != "" {
-		if _, seen := m.events[c.EventID]; seen {
-			return Duplicate, nil
-		}
+	if m.seenLocked(c.EventID, now) {
+		return Duplicate, nil
 	}
 	created := c.Created.Unix()
-	remember := func() {
-		if c.EventID != "" {
-			m.events[c.EventID] = now.Add(retain)
-		}
-	}
 	if old, ok := m.features[c.CustomerID]; ok {
-		switch {
-		case created == old.created && c.Seq <= old.seq && c.EventID != old.eventID:
-			return Tie, nil
-		case !newer(created, c.Seq, old.created, old.seq):
-			remember()
-			return Stale, nil
+		out := order(old.key, created, c.Seq, c.EventID)
+		if out == Stale {
+			m.rememberLocked(c.EventID, now, retain)
+		}
+		if out != "" {
+			return out, nil
 		}
 	}
 	before := m.viewsLocked(m.linkedUsers(c.CustomerID)...)
 	keys := slices.Clone(c.Features)
 	slices.Sort(keys)
-	m.features[c.CustomerID] = memFeatures{keys: slices.Compact(keys), created: created, seq: c.Seq, eventID: c.EventID}
-	remember()
+	m.features[c.CustomerID] = memFeatures{keys: slices.Compact(keys), key: orderKey{created, c.Seq, c.EventID}}
+	m.rememberLocked(c.EventID, now, retain)
 	m.recordLocked(before, c.Cause, now)
 	return Applied, nil
 }
