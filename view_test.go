@@ -144,7 +144,7 @@ func newLifeEnv(t *testing.T) *lifeEnv {
 	}
 	e.handler, err = billing.NewWebhookHandler(billing.WebhookConfig{
 		Secrets: []string{billingtest.WebhookSecret}, Store: e.store, Notifier: n,
-		Rules: billing.PlanRules{Prices: billing.PriceTable{Prices: map[string]billing.Plan{"price_basic": billing.Basic, "price_pro": billing.Pro}}},
+		Rules: billing.PlanRules{Prices: billingtest.Prices()},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/billingtest/storetest"
 )
 
 const (
@@ -782,12 +783,7 @@ func TestWebhookObservation(t *testing.T) {
 // random histories delivered in random orders, 20% duplicates, same-second
 // ties, return-sync reads, injected faults, 8 concurrent workers.
 func TestSyncProperty(t *testing.T) {
-	stats := billingtest.RunSyncProperty(t, billingtest.PropertyConfig{
-		NewStore: func(testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User)) {
-			s := billing.NewMemoryStore()
-			return s, s, func(u billing.User) { _ = s.PutUser(context.Background(), u) }
-		},
-	})
+	stats := storetest.RunSyncProperty(t, memoryHarness, storetest.PropertyConfig{})
 	// The run must have exercised what it claims to.
 	switch {
 	case stats.Histories != 1000:

@@ -15,6 +15,12 @@
 // [NewStore] and [Stripe.Seed] give four standard users (FREE, BASIC, PRO,
 // PRO without a Stripe customer) on both sides; [NewStaticAuth] and [Cookie]
 // authenticate requests with fixed tokens through the access_token cookie.
+// [SubscriptionSpec] is the one description of a subscription, for the
+// signed events ([SubscriptionEvent], [WebhookRequest]), the fake and
+// [SubscriptionGetter] (Stripe's reads without HTTP); [Prices] is the price
+// table of the standard prices; [LogBuffer] collects logs from many
+// goroutines. The contract, property and load runs of a store are in
+// package storetest.
 //
 // A test of an app's portal endpoint:
 //

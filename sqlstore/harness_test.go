@@ -122,9 +122,6 @@ func (e engine) harness(t *testing.T) storetest.Harness {
 			}
 			return stores
 		},
-		Subscription: func(s storetest.Store, id string) (billing.Subscription, bool, error) {
-			return s.(*sqlstore.Store).Subscription(context.Background(), id)
-		},
 	}
 }
 

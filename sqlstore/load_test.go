@@ -5,10 +5,10 @@ import (
 	"testing"
 
 	"github.com/contafy/billing"
-	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/billingtest/storetest"
 )
 
-// TestLoad runs billingtest.RunLoad on PostgreSQL and SQLite: 100
+// TestLoad runs storetest.RunLoad on PostgreSQL and SQLite: 100
 // goroutines x 100 requests on the portal endpoint and 100 x 100 webhook
 // deliveries at once, on one store, with exact outcome accounting and the
 // final plans checked (the MemoryStore runs it in the root module). Under
@@ -24,17 +24,17 @@ func TestLoad(t *testing.T) {
 			// unbounded, 200 goroutines would open 200 connections).
 			db.SetMaxOpenConns(map[string]int{"postgres": 16, "sqlite": 4}[e.name])
 			db.SetMaxIdleConns(16)
-			cfg := billingtest.LoadConfig{NewStore: func(t testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User)) {
-				s := newStore(t, db, e.dialect, nil)
-				return s, s, putUser(t, s)
+			h := storetest.Harness{New: func(t *testing.T, users []billing.User) storetest.Store {
+				return newStore(t, db, e.dialect, users)
 			}}
+			var cfg storetest.LoadConfig
 			switch {
 			case testing.Short():
 				cfg.Workers, cfg.Requests = 20, 20
 			case raceDetector && e.name == "sqlite":
 				cfg.Requests = 25
 			}
-			st := billingtest.RunLoad(t, cfg)
+			st := storetest.RunLoad(t, h, cfg)
 			t.Logf("%s: portal %v, webhook %v (%d distinct events) in %v", e.name, st.Portal, st.Webhook, st.Events, st.Elapsed)
 			if st.Portal[http.StatusOK] == 0 || st.Webhook["applied"] == 0 || st.Webhook["duplicate"] == 0 {
 				t.Errorf("the load exercised too little: %v %v", st.Portal, st.Webhook)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/internal/history"
 	"github.com/contafy/billing/sqlstore"
 )
 
@@ -50,83 +51,15 @@ func (c countingStore) ApplySubscription(ctx context.Context, ch billing.Subscri
 	return out, err
 }
 
-// replicaHistory is one customer's events, as Stripe sends them.
-type replicaHistory struct {
-	user, customer string
-	linked         bool // the seeded user carries the customer id
-	events         [][]byte
-	want           billing.Plan
-}
-
-var replicaPrices = map[string]billing.Plan{"price_basic": billing.Basic, "price_pro": billing.Pro}
-
-// genReplicaHistory makes history i: a subscription created (active,
-// trialing or incomplete), then 1 to 7 changes (upgrade, downgrade,
-// past_due, unpaid, paused, resumed, canceled), a quarter of them in the
-// same second as the previous one (ties the handlers resolve by reading
-// the subscription from the fake Stripe); after a cancelation, sometimes a
-// second subscription. Stripe's final state of each subscription goes to
-// the fake. A quarter of the users are linked only by a
+// replicaHistories shapes the histories of TestReplicas (internal/history):
+// a subscription created (active, trialing or incomplete), then 1 to 7
+// changes (upgrade, downgrade, past_due, unpaid, paused, resumed,
+// canceled), a quarter of them in the same second as the previous one (ties
+// the handlers resolve by reading the subscription from the fake Stripe);
+// sometimes a second subscription, after a cancelation or beside the
+// first. A quarter of the users are linked only by a
 // checkout.session.completed event.
-func genReplicaHistory(r *rand.Rand, i int, fake *billingtest.Stripe) replicaHistory {
-	h := replicaHistory{
-		user:     fmt.Sprintf("rep_u%d", i),
-		customer: fmt.Sprintf("cus_rep%d", i),
-		linked:   r.IntN(4) != 0,
-	}
-	now := time.Unix(1_700_000_000+int64(r.IntN(1_000_000)), 0)
-	var last struct{ status, price string }
-	for k := 0; k < 2; k++ {
-		id := fmt.Sprintf("sub_rep%d_%d", i, k)
-		price := []string{"price_basic", "price_pro"}[r.IntN(2)]
-		status := []string{"active", "active", "trialing", "incomplete"}[r.IntN(4)]
-		emit := func(typ string) {
-			ev := billingtest.SubscriptionEvent(typ, billingtest.SubscriptionSpec{ID: id, Customer: h.customer, Status: status, PriceID: price}, now)
-			h.events = append(h.events, ev)
-			last.status, last.price = status, price
-		}
-		emit("customer.subscription.created")
-		for n := 1 + r.IntN(7); n > 0 && status != "canceled" && status != "incomplete_expired"; n-- {
-			if r.IntN(4) != 0 {
-				now = now.Add(time.Duration(1+r.IntN(3600)) * time.Second)
-			}
-			typ := "customer.subscription.updated"
-			switch x := r.IntN(10); {
-			case status == "incomplete":
-				status = []string{"active", "incomplete_expired"}[min(x/8, 1)]
-			case status == "paused":
-				status, typ = "active", "customer.subscription.resumed"
-			case x < 4:
-				status, price = "active", map[string]string{"price_basic": "price_pro", "price_pro": "price_basic"}[price]
-			case x < 5:
-				status = "past_due"
-			case x < 6:
-				status = "unpaid"
-			case x < 7:
-				status, typ = "paused", "customer.subscription.paused"
-			case x < 8:
-				status = "active"
-			default:
-				status, typ = "canceled", "customer.subscription.deleted"
-			}
-			emit(typ)
-		}
-		fake.PutSubscription(billingtest.SubscriptionSpec{ID: id, Customer: h.customer, Status: status, PriceID: price})
-		if (status != "canceled" && status != "incomplete_expired") || r.IntN(2) == 0 {
-			break
-		}
-		now = now.Add(time.Duration(1+r.IntN(3600)) * time.Second)
-	}
-	h.want = billing.Free
-	switch last.status {
-	case "active", "trialing", "past_due":
-		h.want = replicaPrices[last.price]
-	}
-	if !h.linked {
-		h.events = append(h.events, billingtest.CheckoutCompletedEvent(billingtest.CheckoutSpec{ClientReferenceID: h.user, Customer: h.customer}, now))
-	}
-	return h
-}
+var replicaHistories = history.Config{Prefix: "rep", Subs: 2, Steps: 7, SameSecond: 0.25, Later: 0.25}
 
 // TestReplicas runs several application replicas on one database: each
 // with its own *sql.DB, store, webhook handler and portal service. The
@@ -171,7 +104,7 @@ func TestReplicas(t *testing.T) {
 				reps[i].webhook, err = billing.NewWebhookHandler(billing.WebhookConfig{
 					Secrets:       []string{billingtest.WebhookSecret},
 					Store:         countingStore{SyncStore: s, log: log},
-					Rules:         billing.PlanRules{Prices: billing.PriceTable{Prices: replicaPrices}},
+					Rules:         billing.PlanRules{Prices: billingtest.Prices()},
 					Subscriptions: fake.SubscriptionClient(),
 					LinkCheckout:  true,
 				})
@@ -182,7 +115,7 @@ func TestReplicas(t *testing.T) {
 			}
 			wg.Wait()
 
-			hists := make([]replicaHistory, histories)
+			hists := make([]history.History, histories)
 			type delivery struct {
 				hist    int
 				payload []byte
@@ -190,15 +123,21 @@ func TestReplicas(t *testing.T) {
 			var queue []delivery
 			events, dups := 0, 0
 			for i := range hists {
-				hists[i] = genReplicaHistory(r, i, fake)
-				u := billing.User{ID: hists[i].user, Plan: billing.Free}
-				if hists[i].linked {
-					u.StripeCustomerID = hists[i].customer
+				hists[i] = history.Generate(r, i, replicaHistories)
+				for _, f := range hists[i].Finals() {
+					fake.PutSubscription(f.Spec()) // Stripe's state at the end
 				}
-				if err := reps[i%replicas].store.PutUser(ctx, u); err != nil {
+				if err := reps[i%replicas].store.PutUser(ctx, hists[i].User); err != nil {
 					t.Fatal(err)
 				}
-				for _, p := range hists[i].events {
+				payloads := make([][]byte, 0, len(hists[i].Events)+1)
+				for _, ev := range hists[i].Events {
+					payloads = append(payloads, ev.Payload())
+				}
+				if hists[i].Link == history.Later {
+					payloads = append(payloads, hists[i].Checkout())
+				}
+				for _, p := range payloads {
 					events++
 					queue = append(queue, delivery{i, p})
 					if r.IntN(5) == 0 {
@@ -276,18 +215,19 @@ func TestReplicas(t *testing.T) {
 			// portal.
 			wrong := 0
 			for i, h := range hists {
+				want := h.Want()
 				for k, rep := range reps {
-					u, found, err := rep.store.User(ctx, h.user)
-					if err != nil || !found || u.Plan != h.want || u.StripeCustomerID != h.customer {
+					u, found, err := rep.store.User(ctx, want.ID)
+					if err != nil || !found || u != want {
 						if wrong++; wrong <= 10 {
-							t.Errorf("history %d on replica %d: user %+v (found %v, %v), want plan %s on %s", i, k, u, found, err, h.want, h.customer)
+							t.Errorf("history %d on replica %d: user %+v (found %v, %v), want %+v", i, k, u, found, err, want)
 						}
 						continue
 					}
-					_, err = rep.portal.CreateSession(ctx, h.user, billing.SessionOptions{})
-					if h.want.Paid() != (err == nil) || (!h.want.Paid() && !errors.Is(err, billing.ErrNotPaid)) {
+					_, err = rep.portal.CreateSession(ctx, want.ID, billing.SessionOptions{})
+					if want.Plan.Paid() != (err == nil) || (!want.Plan.Paid() && !errors.Is(err, billing.ErrNotPaid)) {
 						if wrong++; wrong <= 10 {
-							t.Errorf("history %d on replica %d: portal session for a %s user: %v", i, k, h.want, err)
+							t.Errorf("history %d on replica %d: portal session for a %s user: %v", i, k, want.Plan, err)
 						}
 					}
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/internal/history"
 )
 
 // workers is the number of goroutines delivering changes at once.
@@ -84,125 +84,39 @@ func runSameEvent(t *testing.T, stores []Store) {
 	}
 }
 
-// history is the life of one customer: its user, its subscriptions (each
-// a sequence of changes with strictly increasing order keys, so that no two
-// changes tie) and how the user gets linked to the customer.
-type history struct {
-	user     billing.User // as seeded
-	customer string
-	link     linkMode
-	subs     [][]billing.SubscriptionChange
-}
-
-type linkMode int
-
-const (
-	linkedAtStart linkMode = iota // the seeded user carries the customer id
-	linkedLater                   // a LinkCustomer call races the changes
-	neverLinked                   // the user must stay as seeded
-)
-
-// want returns the user as it must be once every change is delivered.
-func (h history) want() billing.User {
-	if h.link == neverLinked {
-		return h.user
-	}
-	finals := make([]billing.Subscription, len(h.subs))
-	for i, changes := range h.subs {
-		finals[i] = changes[len(changes)-1].Subscription
-	}
-	plan, id := best(finals)
-	return billing.User{ID: h.user.ID, Plan: plan, StripeCustomerID: h.customer, SubscriptionID: id}
-}
-
-// genHistory makes a random customer history: 1 to 3 subscriptions, each
-// 2 to 8 changes (create, upgrades, downgrades, past_due, unpaid, paused,
-// resumed, maybe a final cancel), a third of the changes in the same
-// second as the previous one with a higher Seq.
-func genHistory(r *rand.Rand, i int) history {
-	h := history{customer: fmt.Sprintf("cus_%04d", i), link: linkedAtStart}
-	switch x := r.IntN(10); {
-	case x >= 8:
-		h.link = neverLinked // 20%
-	case x >= 4:
-		h.link = linkedLater // 40%
-	}
-	h.user = billing.User{ID: fmt.Sprintf("u%04d", i), Plan: basic}
-	if h.link == linkedAtStart {
-		h.user.StripeCustomerID = h.customer
-	}
-	plans := []billing.Plan{basic, pro}
-	for s := 0; s < 1+r.IntN(3); s++ {
-		subID := fmt.Sprintf("sub_%04d_%d", i, s)
-		created := int64(1_700_000_000 + r.IntN(1000))
-		seq := int64(r.IntN(4))
-		plan := plans[r.IntN(2)]
-		var changes []billing.SubscriptionChange
-		n := 2 + r.IntN(7)
-		for k := 0; k < n; k++ {
-			status, granted := "active", plan
-			switch {
-			case k == 0 && r.IntN(4) == 0:
-				status = "trialing"
-			case k == n-1 && r.IntN(3) == 0:
-				status, granted = "canceled", free
-			case k > 0:
-				switch r.IntN(6) {
-				case 0:
-					status = "past_due"
-				case 1:
-					status, granted = "unpaid", free
-				case 2:
-					status, granted = "paused", free
-				default:
-					plan = plans[r.IntN(2)] // upgrade, downgrade or renewal
-					granted = plan
-				}
-			}
-			if k > 0 {
-				if r.IntN(3) == 0 {
-					seq += 1 + int64(r.IntN(3))
-				} else {
-					created += 1 + int64(r.IntN(100))
-					seq = int64(r.IntN(4))
-				}
-			}
-			changes = append(changes, billing.SubscriptionChange{
-				EventID: fmt.Sprintf("evt_%04d_%d_%d", i, s, k),
-				Subscription: billing.Subscription{
-					ID: subID, CustomerID: h.customer, Status: status, Plan: granted, PriceID: "price_" + string(plan),
-				},
-				Created: time.Unix(created, int64(r.IntN(1e9))),
-				Seq:     seq,
-			})
-		}
-		h.subs = append(h.subs, changes)
-	}
-	return h
-}
-
 // delivery is one call of the concurrent run.
 type delivery struct {
 	change *billing.SubscriptionChange
 	final  billing.Subscription // the newest state of change's subscription
-	link   *history
+	link   *history.History
 }
 
-// runHistories delivers the changes of n random histories, shuffled, 20% of
-// them twice, with the LinkCustomer calls of the late-linked users mixed in,
-// over 8 goroutines spread over the stores. A Tie is resolved as the
-// webhook handler does, by applying the subscription's newest state (what a
-// read from Stripe returns) with the same event id. Then: every change was
-// processed exactly once (one Applied or Stale outcome, the other deliveries
-// Duplicate), every user has the plan of its customer's newest states, and
-// every subscription is stored in its newest state.
+// concurrentHistories shapes the histories of the concurrent cases: 1 to 3
+// subscriptions per customer (resubscriptions and subscriptions side by
+// side), 1 to 7 changes each, a third of the events in the same second as
+// the previous one, 40% of the users linked by a LinkCustomer call racing
+// the changes, 20% never linked.
+var concurrentHistories = history.Config{Subs: 3, Steps: 7, SameSecond: 1.0 / 3, Later: 0.4, Never: 0.2}
+
+// runHistories delivers the changes of n random histories (see
+// internal/history), shuffled, 20% of them twice, with the LinkCustomer
+// calls of the late-linked users mixed in, over 8 goroutines spread over the
+// stores. Each change is an event as the webhook handler applies it (Seq its
+// status's rank), its Created moved within its second (the store must
+// compare whole seconds). A Tie is resolved as the webhook handler does, by
+// applying the subscription's newest state (what a read from Stripe
+// returns) with the same event id. Then: every change was processed exactly
+// once (one Applied or Stale outcome, the other deliveries Duplicate), every
+// user is what [history.History.Want] says (the derivation that
+// [billing.SyncStore] states, SubscriptionID tie-break included), and every
+// subscription is stored in its newest state.
 func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User) []Store) {
 	r := newRand(t)
-	hists := make([]history, n)
+	hists := make([]history.History, n)
 	users := make([]billing.User, n)
 	for i := range hists {
-		hists[i] = genHistory(r, i)
-		users[i] = hists[i].user
+		hists[i] = history.Generate(r, i, concurrentHistories)
+		users[i] = hists[i].User
 	}
 	stores := newStores(users)
 
@@ -213,23 +127,22 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 	)
 	for i := range hists {
 		hs := &hists[i]
-		if hs.link == linkedLater {
+		if hs.Link == history.Later {
 			ds = append(ds, delivery{link: hs})
 			if r.IntN(5) == 0 {
 				ds = append(ds, delivery{link: hs})
 			}
 		}
-		for _, cs := range hs.subs {
-			final := cs[len(cs)-1].Subscription
-			for k := range cs {
-				c := &cs[k]
-				changes++
-				ds = append(ds, delivery{change: c, final: final})
+		for _, e := range hs.Events {
+			c := e.Change()
+			c.Created = c.Created.Add(time.Duration(r.IntN(1e9)))
+			changes++
+			d := delivery{change: &c, final: hs.Final(e.Sub.ID).Sub}
+			ds = append(ds, d)
+			deliveries[c.EventID]++
+			if r.IntN(5) == 0 {
+				ds = append(ds, d)
 				deliveries[c.EventID]++
-				if r.IntN(5) == 0 {
-					ds = append(ds, delivery{change: c, final: final})
-					deliveries[c.EventID]++
-				}
 			}
 		}
 	}
@@ -258,9 +171,9 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 			defer wg.Done()
 			for d := range work {
 				if d.link != nil {
-					found, err := s.LinkCustomer(ctx, d.link.user.ID, d.link.customer)
+					found, err := s.LinkCustomer(ctx, d.link.User.ID, d.link.Customer)
 					if err != nil || !found {
-						fail(fmt.Errorf("LinkCustomer(%s, %s) = %v, %v", d.link.user.ID, d.link.customer, found, err))
+						fail(fmt.Errorf("LinkCustomer(%s, %s) = %v, %v", d.link.User.ID, d.link.Customer, found, err))
 					}
 					continue
 				}
@@ -318,7 +231,7 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 	bad = 0
 	for i := range hists {
 		hs := hists[i]
-		want := hs.want()
+		want := hs.Want()
 		got, found, err := stores[i%len(stores)].User(ctx, want.ID)
 		if err != nil || !found {
 			t.Errorf("User(%s) = found %v, %v", want.ID, found, err)
@@ -326,19 +239,20 @@ func runHistories(t *testing.T, h Harness, n int, newStores func([]billing.User)
 		}
 		if got != want {
 			if bad++; bad <= 10 {
-				t.Errorf("User(%s) after %v\n got %+v\nwant %+v", want.ID, hs.subs, got, want)
+				t.Errorf("User(%s) after %+v\n got %+v\nwant %+v", want.ID, hs.Events, got, want)
 			}
 		}
-		byCus, found, err := stores[(i+1)%len(stores)].UserByCustomer(ctx, hs.customer)
-		if err != nil || found != (hs.link != neverLinked) || (found && byCus.ID != want.ID) {
-			t.Errorf("UserByCustomer(%s) = %q, found %v, %v", hs.customer, byCus.ID, found, err)
+		byCus, found, err := stores[(i+1)%len(stores)].UserByCustomer(ctx, hs.Customer)
+		if err != nil || found != (hs.Link != history.Never) || (found && byCus.ID != want.ID) {
+			t.Errorf("UserByCustomer(%s) = %q, found %v, %v", hs.Customer, byCus.ID, found, err)
 		}
-		if h.Subscription == nil {
+		read := h.subscriptionOf(stores[0])
+		if read == nil {
 			continue
 		}
-		for _, cs := range hs.subs {
-			final := cs[len(cs)-1].Subscription
-			got, found, err := h.Subscription(stores[0], final.ID)
+		for _, e := range hs.Finals() {
+			final := e.Sub
+			got, found, err := read(final.ID)
 			if err != nil || !found {
 				t.Errorf("Subscription(%s) = found %v, %v", final.ID, found, err)
 				continue

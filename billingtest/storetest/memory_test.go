@@ -1,7 +1,6 @@
 package storetest_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/contafy/billing"
@@ -12,9 +11,6 @@ func TestMemoryStore(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T, users []billing.User) storetest.Store {
 			return billing.NewMemoryStore(users...)
-		},
-		Subscription: func(s storetest.Store, id string) (billing.Subscription, bool, error) {
-			return s.(*billing.MemoryStore).Subscription(context.Background(), id)
 		},
 	})
 }

@@ -1,4 +1,4 @@
-package billingtest
+package storetest
 
 import (
 	"bytes"
@@ -13,14 +13,12 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/internal/history"
 )
 
-// LoadConfig configures [RunLoad].
+// LoadConfig configures [RunLoad]. The zero value is the default run.
 type LoadConfig struct {
-	// NewStore returns a fresh, empty store under test: its SyncStore and
-	// UserStore sides (usually the same value) and a function that adds a
-	// user, as for [RunSyncProperty]. Required.
-	NewStore func(t testing.TB) (billing.SyncStore, billing.UserStore, func(billing.User))
 	// Workers is the number of goroutines sending to each endpoint: the
 	// portal and the webhook handler run Workers goroutines each, at once.
 	// Default 100.
@@ -28,7 +26,8 @@ type LoadConfig struct {
 	// Requests is how many requests each goroutine sends. Default 100.
 	Requests int
 	// Users is the number of users (one customer and one subscription
-	// each) the requests and events are spread over. Default 50.
+	// each, linked from the start) the requests and events are spread
+	// over. Default 50.
 	Users int
 	// Seed makes the histories and the delivery order reproducible.
 	// Default: a seed from the clock, logged so that a failure can be
@@ -53,28 +52,29 @@ type LoadStats struct {
 	Elapsed time.Duration
 }
 
-// RunLoad runs the portal handler and the webhook handler on one store at
-// once, each from cfg.Workers goroutines sending cfg.Requests requests, and
-// fails t unless every reply is an expected one and the final state is
-// right. Run it under -race.
+// RunLoad runs the portal handler and the webhook handler at once on one
+// store from h.New, each from cfg.Workers goroutines sending cfg.Requests
+// requests, and fails t unless every reply is an expected one and the final
+// state is right. Run it under -race.
 //
 // Portal requests go to a fake Stripe, spread over the users: every tenth
 // carries an unknown token (401 expected), every 25th otherwise the token
 // of a PRO user without a Stripe customer (404); the others are 200, or 403
-// while a cancelation makes their user FREE. Each 200 made exactly one
-// Stripe call, for its user's customer; no refused request made any.
+// while their user's subscription grants no plan (incomplete, unpaid,
+// paused, canceled). Each 200 made exactly one Stripe call, for its user's
+// customer; no refused request made any.
 //
-// Webhook deliveries are subscription histories (updates between the BASIC
-// and PRO prices, one second apart, a third of them ending in a
-// cancelation), each event delivered once or more in a shuffled order,
-// with one delivery in 20 signed with a wrong secret (400 expected). Each
-// event is processed exactly once (applied or stale, the other deliveries
-// duplicate) and every user ends with the plan of the last event of its
-// history.
-func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
+// Webhook deliveries are subscription histories (internal/history, with
+// every event of a subscription in a second of its own, so no tie needs a
+// read from Stripe), each event delivered once or more in a shuffled
+// order, with one delivery in 20 signed with a wrong secret (400
+// expected). Each event is processed exactly once (applied or stale, the
+// other deliveries duplicate) and every user ends as its history's
+// [history.History.Want] says.
+func RunLoad(t *testing.T, h Harness, cfg LoadConfig) LoadStats {
 	t.Helper()
-	if cfg.NewStore == nil {
-		t.Fatal("billingtest: RunLoad: LoadConfig.NewStore is required")
+	if h.New == nil {
+		t.Fatal("storetest: RunLoad: Harness.New is required")
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 100
@@ -88,35 +88,36 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 	if cfg.Seed == 0 {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
-	t.Logf("billingtest: RunLoad seed %d (set LoadConfig.Seed to replay)", cfg.Seed)
+	t.Logf("storetest: RunLoad seed %d (set LoadConfig.Seed to replay)", cfg.Seed)
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x10ad))
 
-	fake := StartStripe(t)
-	syncStore, users, put := cfg.NewStore(t)
-	auth := &StaticAuth{}
+	fake := billingtest.StartStripe(t)
+	auth := &billingtest.StaticAuth{}
 	const badToken, noCustToken = "tok_load_bad", "tok_load_nocust"
-	put(billing.User{ID: "u_load_nocust", Plan: billing.Pro})
+	users := []billing.User{{ID: "u_load_nocust", Plan: billing.Pro}}
 	auth.Add(noCustToken, "u_load_nocust")
+	// Half of the valid deliveries are distinct events, the rest repeats.
+	requests := cfg.Workers * cfg.Requests
+	perUser := max(2, (requests-requests/20)/2/cfg.Users)
+	hists := make([]history.History, cfg.Users)
 	customers := map[string]int{} // customer -> user index
-	for i := range cfg.Users {
-		u := billing.User{ID: loadUser(i), Plan: billing.Basic, StripeCustomerID: loadCustomer(i)}
-		put(u)
+	for i := range hists {
+		hists[i] = history.Generate(rng, i, history.Config{Prefix: "load", Subs: 1, Steps: perUser - 1, Exact: true})
+		u := hists[i].User
+		users = append(users, u)
 		fake.AddCustomer(u.StripeCustomerID)
 		auth.Add(loadToken(i), u.ID)
 		customers[u.StripeCustomerID] = i
 	}
-	portal := NewPortalService(t, fake, users, func(c *billing.PortalConfig) { c.Auth = auth })
-	plans, err := billing.ParsePriceTable(PriceBasic + "=BASIC," + PricePro + "=PRO")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hook, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{WebhookSecret}, Store: syncStore,
-		Rules: billing.PlanRules{Prices: plans}, Subscriptions: fake.SubscriptionClient()})
+	store := h.New(t, users)
+	portal := billingtest.NewPortalService(t, fake, store, func(c *billing.PortalConfig) { c.Auth = auth })
+	hook, err := billing.NewWebhookHandler(billing.WebhookConfig{Secrets: []string{billingtest.WebhookSecret}, Store: store,
+		Rules: billing.PlanRules{Prices: billingtest.Prices()}, Subscriptions: fake.SubscriptionClient()})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	deliveries, events, want := loadHistories(rng, cfg)
+	deliveries, events := loadDeliveries(rng, hists, requests)
 
 	st := LoadStats{Portal: map[int]int{}, Webhook: map[string]int{}, Events: events}
 	var mu sync.Mutex
@@ -148,7 +149,7 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 					tok, want = noCustToken, http.StatusNotFound
 				}
 				r := httptest.NewRequest(http.MethodPost, "/api/subscription/create-portal-session", nil)
-				r.AddCookie(Cookie(tok))
+				r.AddCookie(billingtest.Cookie(tok))
 				w := httptest.NewRecorder()
 				portal.ServeHTTP(w, r)
 				ok := w.Code == want || want == 0 && (w.Code == http.StatusOK || w.Code == http.StatusForbidden)
@@ -171,12 +172,12 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 					return
 				}
 				d := deliveries[j]
-				secret := WebhookSecret
+				secret := billingtest.WebhookSecret
 				if d.forged {
 					secret = "whsec_load_wrong"
 				}
 				w := httptest.NewRecorder()
-				hook.ServeHTTP(w, WebhookRequest(d.payload, secret, RequestOptions{}))
+				hook.ServeHTTP(w, billingtest.WebhookRequest(d.payload, secret, billingtest.RequestOptions{}))
 				key := fmt.Sprint(w.Code)
 				if w.Code == http.StatusOK {
 					var rep struct{ Outcome string }
@@ -210,13 +211,13 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 	}
 	for i, n := range okByUser {
 		if sessions[i] != n {
-			t.Errorf("user %s: %d sessions created in Stripe for %d replies 200", loadUser(i), sessions[i], n)
+			t.Errorf("user %s: %d sessions created in Stripe for %d replies 200", hists[i].User.ID, sessions[i], n)
 		}
 	}
-	if n := fake.CallCount(PathPortalSessions); n != st.Portal[http.StatusOK] {
+	if n := fake.CallCount(billingtest.PathPortalSessions); n != st.Portal[http.StatusOK] {
 		t.Errorf("%d portal session calls for %d replies 200", n, st.Portal[http.StatusOK])
 	}
-	if n := fake.CallCount(PathSubscriptions + "/"); n != 0 {
+	if n := fake.CallCount(billingtest.PathSubscriptions + "/"); n != 0 {
 		t.Errorf("%d subscription reads, want none (no ties, no flows)", n)
 	}
 	// Webhook: every event processed once.
@@ -237,48 +238,31 @@ func RunLoad(t testing.TB, cfg LoadConfig) LoadStats {
 		t.Errorf("400 = %d, want %d (forged deliveries)", got, forged)
 	}
 	// Final state.
-	for i, p := range want {
-		u, found, err := users.User(t.Context(), loadUser(i))
-		if err != nil || !found || u.Plan != p {
-			t.Errorf("user %s: plan %q (found %t, err %v), want %q", loadUser(i), u.Plan, found, err, p)
+	for _, hs := range hists {
+		want := hs.Want()
+		u, found, err := store.User(t.Context(), want.ID)
+		if err != nil || !found || u != want {
+			t.Errorf("user %s: %+v (found %t, err %v), want %+v", want.ID, u, found, err, want)
 		}
 	}
 	return st
 }
 
-func loadUser(i int) string     { return fmt.Sprintf("u_load_%d", i) }
-func loadCustomer(i int) string { return fmt.Sprintf("cus_load_%d", i) }
-func loadToken(i int) string    { return fmt.Sprintf("tok_load_%d", i) }
+func loadToken(i int) string { return fmt.Sprintf("tok_load_%d", i) }
 
 type loadDelivery struct {
 	payload []byte
 	forged  bool
 }
 
-// loadHistories returns Workers*Requests shuffled deliveries of per-user
-// subscription histories, the number of distinct events, and each user's
-// final plan.
-func loadHistories(rng *rand.Rand, cfg LoadConfig) ([]loadDelivery, int, []billing.Plan) {
-	total := cfg.Workers * cfg.Requests
+// loadDeliveries returns total shuffled deliveries of the histories' events
+// (each at least once, one in 20 forged) and the number of distinct events.
+func loadDeliveries(rng *rand.Rand, hists []history.History, total int) ([]loadDelivery, int) {
 	forged := total / 20
-	// Half of the valid deliveries are distinct events, the rest repeats.
-	perUser := max(1, (total-forged)/2/cfg.Users)
-	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	var out []loadDelivery
-	want := make([]billing.Plan, cfg.Users)
-	for i := range cfg.Users {
-		canceled := rng.IntN(3) == 0
-		for k := range perUser {
-			spec := SubscriptionSpec{ID: fmt.Sprintf("sub_load_%d", i), Customer: loadCustomer(i), PriceID: PriceBasic}
-			want[i] = billing.Basic
-			if rng.IntN(2) == 0 {
-				spec.PriceID, want[i] = PricePro, billing.Pro
-			}
-			typ := "customer.subscription.updated"
-			if canceled && k == perUser-1 {
-				spec.Status, typ, want[i] = "canceled", "customer.subscription.deleted", billing.Free
-			}
-			out = append(out, loadDelivery{payload: SubscriptionEvent(typ, spec, base.Add(time.Duration(k)*time.Second))})
+	for _, h := range hists {
+		for _, e := range h.Events {
+			out = append(out, loadDelivery{payload: e.Payload()})
 		}
 	}
 	events := len(out)
@@ -289,5 +273,5 @@ func loadHistories(rng *rand.Rand, cfg LoadConfig) ([]loadDelivery, int, []billi
 		out = append(out, loadDelivery{payload: out[rng.IntN(events)].payload, forged: true})
 	}
 	rng.Shuffle(len(out), func(a, b int) { out[a], out[b] = out[b], out[a] })
-	return out, events, want
+	return out, events
 }
