@@ -78,6 +78,33 @@ type PropertyStats struct {
 	Elapsed time.Duration
 }
 
+// Exercised returns an error naming everything the run did not exercise:
+// duplicates (at least one delivery in ten), duplicate, stale and linked
+// outcomes, tie reads from Stripe, retries after injected faults, and
+// return-sync reads both applied and stale; nil when it exercised all. A
+// run with the defaults of [PropertyConfig] exercises all of them, so a
+// caller fails its test on an error: a property that silently stopped
+// exercising its cases would pass without checking them.
+func (s PropertyStats) Exercised() error {
+	var errs []error
+	if s.Duplicates < s.Events/10 {
+		errs = append(errs, fmt.Errorf("only %d duplicates for %d events", s.Duplicates, s.Events))
+	}
+	if s.Outcomes["duplicate"] == 0 || s.Outcomes["stale"] == 0 || s.Outcomes["linked"] == 0 {
+		errs = append(errs, fmt.Errorf("outcomes %v lack duplicates, stale events or links", s.Outcomes))
+	}
+	if s.StripeReads == 0 || s.Retries == 0 {
+		errs = append(errs, fmt.Errorf("no tie reads (%d) or no retries (%d)", s.StripeReads, s.Retries))
+	}
+	if s.ReadsApplied == 0 || s.ReadsApplied == s.Reads {
+		errs = append(errs, fmt.Errorf("return-sync reads: %d of %d applied; want some applied and some stale", s.ReadsApplied, s.Reads))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("storetest: the property run exercised too little: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
 // RunSyncProperty checks the webhook sync against the stores of h as a
 // property: it generates random subscription histories (internal/history:
 // creation, incomplete payments, upgrades, downgrades, past_due and
