@@ -35,7 +35,6 @@ type record struct {
 // cause of r.err is reduced to its kind ([causeKind]) and only logged for a
 // failure or a Stripe error.
 func (r *record) emit(ctx context.Context, log *slog.Logger, obs Observer, msg string) {
-	d := time.Since(r.start)
 	if r.err != nil && r.reqID == "" {
 		r.reqID = r.err.StripeRequestID
 	}
@@ -45,10 +44,6 @@ func (r *record) emit(ctx context.Context, log *slog.Logger, obs Observer, msg s
 			r.status = r.err.Status
 		}
 	}
-	if obs != nil {
-		obs.Observe(ctx, Observation{Op: r.op, Outcome: r.outcome, Status: r.status, Latency: d,
-			UserID: r.userID, EventType: r.eventType, StripeRequestID: r.reqID})
-	}
 	level := slog.LevelInfo
 	switch {
 	case r.status >= 500 || r.outcome == Failed || r.alarm:
@@ -56,7 +51,16 @@ func (r *record) emit(ctx context.Context, log *slog.Logger, obs Observer, msg s
 	case r.warn != "":
 		level = slog.LevelWarn
 	}
-	if !log.Enabled(ctx, level) {
+	logged := log.Enabled(ctx, level)
+	if obs == nil && !logged {
+		return // nothing to build: no clock read, no attributes
+	}
+	d := time.Since(r.start)
+	if obs != nil {
+		obs.Observe(ctx, Observation{Op: r.op, Outcome: r.outcome, Status: r.status, Latency: d,
+			UserID: r.userID, EventType: r.eventType, StripeRequestID: r.reqID})
+	}
+	if !logged {
 		return
 	}
 	var buf [16]slog.Attr

@@ -3,6 +3,7 @@ package billing
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 )
 
@@ -90,10 +91,19 @@ const maxPooledReply = 4 << 10
 // exact too.
 func jsonVerbatim(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20, c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		if !jsonVerbatimByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// jsonVerbatimByte holds the bytes jsonVerbatim lets through: printable
+// ASCII but for '"', '\\' and the '<', '>' and '&' that json.Encoder
+// escapes for HTML.
+var jsonVerbatimByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`"\<>&`, rune(c))
+	}
+	return t
+}()
