@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -167,7 +169,8 @@ func checkCookieAuthenticator(t *testing.T, h http.Header, name string) {
 
 // TestCookieAuthenticatorLimit checks the cookie count limit net/http
 // applies (httpcookiemaxnum: by default a header of more than 3000 cookies
-// has none), by default and with GODEBUG settings that change it.
+// has none), by default and, in a child process each, with GODEBUG
+// settings that change it.
 func TestCookieAuthenticatorLimit(t *testing.T) {
 	many := func(n int) http.Header {
 		parts := make([]string, 0, n)
@@ -176,8 +179,17 @@ func TestCookieAuthenticatorLimit(t *testing.T) {
 		}
 		return http.Header{"Cookie": {strings.Join(append(parts, "access_token=tok"), "; ")}}
 	}
-	for _, n := range []int{1, 2, 2999, 3000, 3001, 5000} {
+	counts := []int{1, 2, 1499, 1500, 1501, 2999, 3000, 3001, 4001}
+	for _, n := range counts {
 		checkCookieAuthenticator(t, many(n), "")
+		// n cookies in as few bytes as net/http counts them: on one line,
+		// and on n/2 lines.
+		checkCookieAuthenticator(t, http.Header{"Cookie": {strings.Repeat(";", n-1) + "access_token=tok"}}, "")
+		lines := make([]string, n/2, n/2+1)
+		for i := range lines {
+			lines[i] = ";"
+		}
+		checkCookieAuthenticator(t, http.Header{"Cookie": append(lines, "access_token=tok")}, "")
 		// The same count over two lines.
 		h := many(n)
 		line := h["Cookie"][0]
@@ -186,22 +198,28 @@ func TestCookieAuthenticatorLimit(t *testing.T) {
 			checkCookieAuthenticator(t, h, "")
 		}
 	}
+	if os.Getenv("BILLING_TEST_COOKIE_CHILD") != "" {
+		// Proof that the child's setting reaches net/http, so that its
+		// checks could fail.
+		if os.Getenv("GODEBUG") == "httpcookiemaxnum=1" {
+			if _, err := (&http.Request{Header: many(2)}).Cookie(billing.DefaultCookieName); err == nil {
+				t.Error("GODEBUG=httpcookiemaxnum=1 does not change net/http's cookie parsing: the test checks nothing")
+			}
+		}
+		return
+	}
 	if _, err := (&http.Request{Header: many(3001)}).Cookie(billing.DefaultCookieName); err == nil {
 		t.Log("this Go's net/http applies no cookie limit by default")
 	}
 	for _, godebug := range []string{"httpcookiemaxnum=1", "httpcookiemaxnum=0", "httpcookiemaxnum=-1", "httpcookiemaxnum=x", "httpcookiemaxnum=4000"} {
 		t.Run(godebug, func(t *testing.T) {
-			t.Setenv("GODEBUG", godebug)
-			for _, n := range []int{1, 2, 3000, 3001, 4001} {
-				checkCookieAuthenticator(t, many(n), "")
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCookieAuthenticatorLimit$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), "GODEBUG="+godebug, "BILLING_TEST_COOKIE_CHILD=1")
+			out, err := cmd.CombinedOutput()
+			if err != nil || !bytes.Contains(out, []byte("--- PASS: TestCookieAuthenticatorLimit")) {
+				t.Fatalf("GODEBUG=%s: %v\n%s", godebug, err, out)
 			}
 		})
-	}
-	// Proof that the settings above reach net/http, so that the checks
-	// could fail.
-	t.Setenv("GODEBUG", "httpcookiemaxnum=1")
-	if _, err := (&http.Request{Header: many(2)}).Cookie(billing.DefaultCookieName); err == nil {
-		t.Error("GODEBUG=httpcookiemaxnum=1 set with os.Setenv does not change net/http's cookie parsing: the test checks nothing")
 	}
 }
 

@@ -115,18 +115,15 @@ func (a *CookieAuthenticator) Authenticate(r *http.Request) (string, error) {
 // double quotes or not; a part that does not parse is skipped.
 //
 // net/http ignores a whole header of more than httpcookiemaxnum cookies
-// (3000 by default, Go 1.26; earlier releases have no limit). That case,
-// or any GODEBUG naming httpcookiemaxnum, is left to r.Cookie itself.
+// (3000 by default since Go 1.26; no limit before). A header that may have
+// more than 3000, or a process whose GODEBUG names httpcookiemaxnum, is
+// left to r.Cookie itself.
 func cookieValue(r *http.Request, name string) (string, bool) {
 	if !validCookieName(name) {
 		return "", false // net/http matches no cookie
 	}
 	lines := r.Header["Cookie"]
-	n := 0
-	for _, line := range lines {
-		n += strings.Count(line, ";") + 1
-	}
-	if n > defaultCookieMaxNum || cookieMaxNumSet() {
+	if mayExceedCookieMaxNum(lines) || cookieMaxNumSet() {
 		c, err := r.Cookie(name)
 		if err != nil {
 			return "", false
@@ -134,13 +131,28 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 		return c.Value, true
 	}
 	for _, line := range lines {
-		line = textproto.TrimString(line)
-		for len(line) > 0 {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
-			if textproto.TrimString(k) != name {
+		for line != "" {
+			part := line
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				line = ""
+			}
+			// net/http trims the part and the text before its first '='
+			// and compares that with name; name is a token, so that is:
+			// the trimmed part starts with name, then spaces up to an '='
+			// or the end (no '=', an empty value).
+			part = textproto.TrimString(part)
+			rest, ok := strings.CutPrefix(part, name)
+			if !ok {
 				continue
+			}
+			v := textproto.TrimString(rest)
+			if v != "" {
+				if v[0] != '=' {
+					continue
+				}
+				v = v[1:]
 			}
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
@@ -157,26 +169,43 @@ func cookieValue(r *http.Request, name string) (string, bool) {
 // request (httpcookiemaxnum).
 const defaultCookieMaxNum = 3000
 
-// cookieMaxNumSet reports whether GODEBUG, as the process runs with it,
-// names httpcookiemaxnum: the environment (read on each call, as net/http
-// follows an os.Setenv of GODEBUG) or the binary's default from its
-// go.mod and //go:debug lines.
-func cookieMaxNumSet() bool {
-	return strings.Contains(os.Getenv("GODEBUG"), cookieMaxNumKey) || cookieMaxNumBuilt()
+// mayExceedCookieMaxNum reports whether lines hold more cookies than
+// defaultCookieMaxNum, as net/http counts them (each line's ';' plus one).
+// Lines of fewer bytes than that need no counting.
+func mayExceedCookieMaxNum(lines []string) bool {
+	size := 0
+	for _, line := range lines {
+		size += len(line) + 1
+	}
+	if size <= defaultCookieMaxNum {
+		return false
+	}
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	return n > defaultCookieMaxNum
 }
 
-const cookieMaxNumKey = "httpcookiemaxnum="
-
-// cookieMaxNumBuilt reports whether the binary's default GODEBUG names
-// httpcookiemaxnum; true when it cannot be known.
-var cookieMaxNumBuilt = sync.OnceValue(func() bool {
+// cookieMaxNumSet reports whether the process's GODEBUG names
+// httpcookiemaxnum: the environment the first call sees, or the binary's
+// default from its go.mod and //go:debug lines (true when that cannot be
+// read). It is read once, not on every request: os.Getenv takes a lock
+// and, under go test, writes a line to the test log for every call. So a
+// GODEBUG that the program itself changes with os.Setenv after its first
+// request (net/http follows it) is not seen.
+var cookieMaxNumSet = sync.OnceValue(func() bool {
+	const key = "httpcookiemaxnum="
+	if strings.Contains(os.Getenv("GODEBUG"), key) {
+		return true
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return true
 	}
 	for _, s := range bi.Settings {
 		if s.Key == "DefaultGODEBUG" {
-			return strings.Contains(s.Value, cookieMaxNumKey)
+			return strings.Contains(s.Value, key)
 		}
 	}
 	return false
