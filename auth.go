@@ -194,8 +194,23 @@ func mayExceedCookieMaxNum(lines []string) bool {
 // and, under go test, writes a line to the test log for every call. So a
 // GODEBUG that the program itself changes with os.Setenv after its first
 // request (net/http follows it) is not seen.
-var cookieMaxNumSet = sync.OnceValue(func() bool {
-	const key = "httpcookiemaxnum="
+func cookieMaxNumSet() bool {
+	cookieMaxNumOnce.Do(func() { cookieMaxNumNamed = godebugNames("httpcookiemaxnum") })
+	return cookieMaxNumNamed
+}
+
+// What cookieMaxNumSet found, in package variables: no closure to load
+// on every request, as sync.OnceValue's would be.
+var (
+	cookieMaxNumOnce  sync.Once
+	cookieMaxNumNamed bool
+)
+
+// godebugNames reports whether GODEBUG in the environment or the binary's
+// default GODEBUG sets the named setting; true when the default cannot be
+// read.
+func godebugNames(setting string) bool {
+	key := setting + "="
 	if strings.Contains(os.Getenv("GODEBUG"), key) {
 		return true
 	}
@@ -209,7 +224,7 @@ var cookieMaxNumSet = sync.OnceValue(func() bool {
 		}
 	}
 	return false
-})
+}
 
 // validCookieName reports whether name is a token (RFC 7230), the only
 // cookie names net/http matches.
