@@ -115,9 +115,9 @@ func (a *CookieAuthenticator) Authenticate(r *http.Request) (string, error) {
 // double quotes or not; a part that does not parse is skipped.
 //
 // net/http ignores a whole header of more than httpcookiemaxnum cookies
-// (3000 by default since Go 1.26; no limit before). A header that may have
-// more than 3000, or a process whose GODEBUG names httpcookiemaxnum, is
-// left to r.Cookie itself.
+// (3000 by default, in the Go releases that have the limit). A header that
+// may have more than 3000, or a process whose GODEBUG names
+// httpcookiemaxnum, is left to r.Cookie itself.
 func cookieValue(r *http.Request, name string) (string, bool) {
 	if !validCookieName(name) {
 		return "", false // net/http matches no cookie
@@ -245,7 +245,7 @@ func validCookieName(name string) bool {
 }
 
 // validCookieValue reports whether every byte of v is one net/http accepts
-// in a cookie value: printable ASCII but for '"', ';' and '\\'.
+// in a cookie value: printable ASCII but for '"', ';' and '\'.
 func validCookieValue(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {

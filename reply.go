@@ -56,7 +56,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeJSON(w, http.StatusOK, sessionReply{URL: url, Message:
 // SuccessMessage}) writes, {"url":...,"message":...} and the newline of
 // json.Encoder.Encode, in one Write. A URL that encoding/json writes as it
-// is (printable ASCII but for '"', '\\' and the HTML characters '<', '>'
+// is (printable ASCII but for '"', '\' and the HTML characters '<', '>'
 // and '&' it escapes), as Stripe's portal URLs are, is copied into a pooled
 // buffer without reflection or allocation; any other goes through
 // encoding/json.
@@ -99,7 +99,7 @@ func jsonVerbatim(s string) bool {
 }
 
 // jsonVerbatimByte holds the bytes jsonVerbatim lets through: printable
-// ASCII but for '"', '\\' and the '<', '>' and '&' that json.Encoder
+// ASCII but for '"', '\' and the '<', '>' and '&' that json.Encoder
 // escapes for HTML.
 var jsonVerbatimByte = func() (t [256]bool) {
 	for c := 0x20; c < 0x7f; c++ {
