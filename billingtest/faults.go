@@ -234,5 +234,3 @@ func (s *Stripe) inject(w http.ResponseWriter, r *http.Request, f Fault, reused 
 	writeError(w, f.Status, apiError{Type: f.Type, Code: f.Code, Param: f.Param, Message: f.Message})
 	return false
 }
-
-// authorized reports whether r carries a test-mode key, as a Bearer token

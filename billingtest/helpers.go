@@ -77,3 +77,13 @@ func cloneCustomer(c *StripeCustomer) StripeCustomer {
 	out.Metadata = cloneMap(c.Metadata)
 	return out
 }
+
+// cloneEach returns a copy of s, each element passed through deepen (which
+// copies what the element shares, such as a map).
+func cloneEach[T any](s []T, deepen func(T) T) []T {
+	out := make([]T, len(s))
+	for i, v := range s {
+		out[i] = deepen(v)
+	}
+	return out
+}

@@ -54,12 +54,7 @@ type connInfo struct {
 func (s *Stripe) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Call, len(s.calls))
-	for i, c := range s.calls {
-		c.Form = cloneValues(c.Form)
-		out[i] = c
-	}
-	return out
+	return cloneEach(s.calls, func(c Call) Call { c.Form = cloneValues(c.Form); return c })
 }
 
 // CallCount returns how many received calls match pattern: a path

@@ -68,6 +68,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection (for Drop).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// flowJSON returns the session's "flow" object for the flow_data sent.
 func flowJSON(flow url.Values) any {
 	if flow == nil {
 		return nil

@@ -70,6 +70,7 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rw, r)
 }
 
+// authorized reports whether r carries a test-mode key, as a Bearer token
 // or as the user of basic auth.
 func authorized(r *http.Request) bool {
 	key, ok := "", false
@@ -221,8 +222,6 @@ func (s *Stripe) checkFlow(form url.Values, cus string) (url.Values, int, *apiEr
 	}
 	return flow, 0, nil
 }
-
-// flowJSON returns the session's "flow" object for the flow_data sent.
 
 func (s *Stripe) getSubscription(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")

@@ -110,10 +110,5 @@ func (s *Stripe) SetDefaultReturnURL(u string) {
 func (s *Stripe) Sessions() []PortalSession {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]PortalSession, len(s.sessions))
-	for i, ps := range s.sessions {
-		ps.FlowData = cloneValues(ps.FlowData)
-		out[i] = ps
-	}
-	return out
+	return cloneEach(s.sessions, func(ps PortalSession) PortalSession { ps.FlowData = cloneValues(ps.FlowData); return ps })
 }
