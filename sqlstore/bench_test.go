@@ -14,17 +14,18 @@ import (
 )
 
 // BenchmarkApply measures the webhook sync's write path on each database:
-// ApplySubscription of a new, newer event (outcome Applied: event id
-// claimed, customer locked, subscription written, user's plan recomputed),
-// over 100 customers with linked users, from one goroutine. It reports
-// events per second, and beside them the database's floor: the rate of the
-// smallest durable write through the same pool (one transaction holding
-// one INSERT, framed as the store frames its writes: BEGIN, or BEGIN
-// IMMEDIATE on SQLite, then INSERT and COMMIT), measured in the same loop,
-// one floor write after each apply, so that both see the same machine and
-// the same moment. apply/floor is the ratio of the two rates: how close
-// the apply path comes to the cheapest write the database can commit. The
-// ns/op covers both halves.
+// ApplySubscription of a new, newer event that changes the user's plan
+// (outcome Applied: event id claimed, customer locked, subscription
+// written, user's plan recomputed and, where the store has an outbox, a
+// plan change recorded), over 100 customers with linked users, from one
+// goroutine. It reports events per second, and beside them the database's
+// floor: the rate of the smallest durable write through the same pool (one
+// transaction holding one INSERT, framed as the store frames its writes:
+// BEGIN, or BEGIN IMMEDIATE on SQLite, then INSERT and COMMIT), measured in
+// the same loop, one floor write after each apply, so that both see the
+// same machine and the same moment. apply/floor is the ratio of the two
+// rates: how close the apply path comes to the cheapest write the database
+// can commit. The ns/op covers both halves.
 func BenchmarkApply(b *testing.B) {
 	for _, e := range engines() {
 		b.Run(e.name, func(b *testing.B) {
@@ -161,15 +162,25 @@ func (f *floor) write(b *testing.B, i int64) {
 
 var benchPlans = []billing.Plan{billing.Basic, billing.Pro}
 
+// benchApply applies event i: customer i%benchCustomers's subscription,
+// one second later than its previous event, on the other plan than that
+// event's and with the next period, so that every applied event changes
+// the user's plan and view (the write path at its longest: the user's
+// plan set, and a plan change recorded where the store has an outbox).
 func benchApply(b *testing.B, s *sqlstore.Store, i int64) {
 	c := i % benchCustomers
+	created := time.Unix(1_700_000_000+i, 0)
 	change := billing.SubscriptionChange{
 		EventID: fmt.Sprintf("evt_bench_%d", i),
 		Subscription: billing.Subscription{
 			ID: fmt.Sprintf("sub_%d", c), CustomerID: fmt.Sprintf("cus_%d", c),
-			Status: "active", Plan: benchPlans[i%2],
+			Status: "active", Plan: benchPlans[(i/benchCustomers)%2], PriceID: "price_bench",
+			Items:              []billing.SubscriptionItem{{PriceID: "price_bench", Quantity: 1}},
+			CurrentPeriodStart: created, CurrentPeriodEnd: created.Add(30 * 24 * time.Hour),
 		},
-		Created: time.Unix(1_700_000_000+i, 0),
+		Created: created,
+		Seq:     2,
+		Cause:   billing.Cause{Kind: billing.CauseWebhook, EventID: fmt.Sprintf("evt_bench_%d", i), EventType: "customer.subscription.updated"},
 	}
 	out, err := s.ApplySubscription(context.Background(), change, 72*time.Hour)
 	if err != nil {
