@@ -70,7 +70,7 @@ func (l *pagedSubscriptions) List(p *stripe.SubscriptionListParams) *subscriptio
 func stripeSub(id, cus, status, price string) *stripe.Subscription {
 	return &stripe.Subscription{ID: id, Customer: &stripe.Customer{ID: cus}, Status: stripe.SubscriptionStatus(status),
 		CurrentPeriodEnd: periodEnd.Unix(),
-		Items: &stripe.SubscriptionItemList{Data: []*stripe.SubscriptionItem{{ID: "si_" + id, Quantity: 1, Price: &stripe.Price{ID: price}}}}}
+		Items:            &stripe.SubscriptionItemList{Data: []*stripe.SubscriptionItem{{ID: "si_" + id, Quantity: 1, Price: &stripe.Price{ID: price}}}}}
 }
 
 // TestReconcile: every subscription of 250 (3 pages), one 429 on the way
