@@ -660,9 +660,9 @@ func accountPlan(t *testing.T, base, token string) string {
 	}
 	defer resp.Body.Close()
 	page, _ := io.ReadAll(resp.Body)
-	_, plan, ok := strings.Cut(string(page), "Your plan: ")
+	plan, ok := planOf(string(page))
 	if !ok {
 		return fmt.Sprintf("none (%d %q)", resp.StatusCode, page)
 	}
-	return strings.TrimSpace(plan)
+	return plan
 }

@@ -84,7 +84,7 @@ func TestDemoPlanChangeHook(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(page), "Your plan: BASIC") {
+	if plan, _ := planOf(string(page)); plan != "BASIC" {
 		t.Fatalf("account page after the return sync: %q", page)
 	}
 	got = waitLines(t, out, 2)

@@ -12,7 +12,7 @@
 //	-stripe-url URL        Stripe API base [STRIPE_API_URL]; key from STRIPE_SECRET_KEY
 //	-users FILE            JSON array of {"id","plan","stripe_customer_id","token","expires_at"};
 //	                       users the store already holds are left as they are (see Seeding)
-//	-return-url URL        default return URL (http://HOST:PORT/account)
+//	-return-url URL        default return URL (http://HOST:PORT/billing/return)
 //	-allowed-return LIST   comma-separated origins or URL prefixes allowed as return_url
 //	-webhook-secret SECRET Stripe webhook signing secret [STRIPE_WEBHOOK_SECRET];
 //	                       without it POST /api/subscription/webhook is not served
@@ -33,6 +33,34 @@
 // /billing/return, the default return URL, which syncs the user's plan from
 // Stripe and redirects to /account. It prints "listening on
 // http://HOST:PORT" once it accepts connections.
+//
+// # Pages
+//
+// The demo is a clickable app too: it prints a sign-in link per default
+// user, and these pages work in any browser, with or without JavaScript:
+//
+//	GET  /login?token=TOKEN       sets the access_token cookie (demo only:
+//	                              HttpOnly, SameSite=Lax, Path=/), 303 to /account
+//	GET  /logout                  clears it
+//	GET  /account                 #plan (FREE, BASIC or PRO), the lifecycle facts
+//	                              of billing.ViewOf (#renews-on, #ends-on,
+//	                              #trial-ends, #payment-problem, #features) and
+//	                              the buttons below; 401 when not signed in
+//	POST /billing/portal          "Manage billing" without JavaScript: a portal
+//	                              session through PortalService.CreateSession,
+//	                              303 to its URL; the form field flow
+//	                              (payment_method_update, subscription_cancel,
+//	                              subscription_update, subscription_update_confirm
+//	                              with price) deep-links into one step
+//	POST /billing/advance-clock   "Advance clock by a period": the emulator's
+//	                              test clock forward by 721h, 303 to /account
+//
+// With JavaScript, "Manage billing" posts to the JSON endpoint and follows
+// the url it answers. The portal's return URL is /billing/return. The two
+// POST routes refuse cross-origin requests (net/http's
+// CrossOriginProtection). The clock button shows only when the Stripe in use
+// may have a test clock: the in-process emulator, or a -stripe-url (a
+// `billing emulator` has one; stripe-mock answers 404, shown as an error).
 //
 // # Plan changes
 //
@@ -72,6 +100,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -177,7 +206,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	// Stripe: the real API (or a stripe-mock) when configured, else the
 	// test kit's fake, in-process.
 	key := getenv("STRIPE_SECRET_KEY")
-	var backend stripe.Backend
+	var (
+		backend stripe.Backend
+		clk     clock  // the emulator's test clock, if it has one
+		clockOf string // what clk is, for the account page
+	)
 	switch {
 	case *stripeURL == "" && key == "":
 		fake := billingtest.NewStripe()
@@ -198,6 +231,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			}
 		}
 		backend, key = fake.Backend(), billingtest.TestKey
+		if c, ok := any(fake).(clock); ok {
+			clk, clockOf = c, "the in-process emulator's clock"
+		}
 		fmt.Fprintf(out, "no STRIPE_SECRET_KEY or -stripe-url: using the test kit's fake Stripe in-process at %s\n", fake.URL())
 	default:
 		cfg := &stripe.BackendConfig{}
@@ -211,6 +247,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		where := "Stripe's API"
 		if *stripeURL != "" {
 			where = *stripeURL
+			// Perhaps a `billing emulator`: its clock is an HTTP call away.
+			clk = emulatorClock{base: strings.TrimRight(*stripeURL, "/"), client: &http.Client{Timeout: 2 * time.Minute}}
+			clockOf = "the clock of the emulator at " + *stripeURL
 		}
 		fmt.Fprintf(out, "using Stripe at %s\n", where)
 	}
@@ -274,26 +313,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 		return err
 	}
 	mux.Handle("GET /billing/return", rs)
-	mux.HandleFunc("GET /account", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "Back from the Stripe customer portal.")
-		if id, err := auth.Authenticate(r); err == nil {
-			if u, ok, err := store.User(r.Context(), id); err == nil && ok {
-				fmt.Fprintf(w, "Your plan: %s\n", u.Plan)
-			}
-			if accounts, ok := store.(billing.AccountStore); ok {
-				if v, ok, err := billing.ViewOf(r.Context(), accounts, id); err == nil && ok {
-					describeView(w, v)
-				}
-			}
-		}
-	})
+	(&pages{
+		auth: auth, store: store, portal: svc, subs: subs, prices: priceList(plans),
+		clock: clk, clockOf: clockOf, log: log,
+	}).register(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	if *usersFile == "" {
-		fmt.Fprintln(out, "seeded users (try these):")
+		fmt.Fprintln(out, "seeded users (open a link in a browser to sign in, or try the curl):")
 		for _, u := range users {
-			fmt.Fprintf(out, "  %-20s %-5s  curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'\n", u.ID, u.Plan, base, u.Token)
+			fmt.Fprintf(out, "  %-20s %-5s  %s/login?token=%s\n", u.ID, u.Plan, base, url.QueryEscape(u.Token))
+			fmt.Fprintf(out, "  %-20s %-5s  curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'\n", "", "", base, u.Token)
 		}
 	}
 	fmt.Fprintf(out, "listening on %s\n", base)
@@ -368,26 +398,6 @@ func deliverLoop(ctx context.Context, n *billing.Notifier, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-// describeView writes the lifecycle lines of the account page.
-func describeView(w io.Writer, v billing.View) {
-	day := func(t time.Time) string { return t.UTC().Format("2 January 2006") }
-	switch {
-	case !v.EndsAt.IsZero():
-		fmt.Fprintf(w, "Your %s plan ends on %s.\n", v.Plan, day(v.EndsAt))
-	case !v.RenewsAt.IsZero():
-		fmt.Fprintf(w, "Your %s plan renews on %s.\n", v.Plan, day(v.RenewsAt))
-	}
-	if !v.TrialEndsAt.IsZero() {
-		fmt.Fprintf(w, "Your trial ends on %s.\n", day(v.TrialEndsAt))
-	}
-	if v.PaymentProblem {
-		fmt.Fprintln(w, "Your last payment failed: update your card in the billing portal.")
-	}
-	if len(v.Features) > 0 {
-		fmt.Fprintf(w, "Features: %s\n", strings.Join(v.Features, ", "))
 	}
 }
 

@@ -346,7 +346,7 @@ func TestDemoFlowAndReturnSync(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.Request.URL.Path != "/account" || !strings.Contains(string(page), "Your plan: PRO") {
+	if plan, _ := planOf(string(page)); resp.Request.URL.Path != "/account" || plan != "PRO" {
 		t.Fatalf("return sync ended at %s with %q", resp.Request.URL, page)
 	}
 }
