@@ -257,7 +257,7 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("hook calls %d (want 4: FREE→BASIC before, then BASIC→PRO→BASIC→PRO), drift %d (want 3)", len(e.changes), len(rep.Drift))
 	}
 	p := lister.params[0]
-	if p.DeliverySuccess == nil || *p.DeliverySuccess || p.CreatedRange == nil || p.CreatedRange.GreaterThanOrEqual != t0.Add(-time.Minute).Unix() || len(p.Types) != len(billing.ReplayTypes) {
+	if p.DeliverySuccess == nil || *p.DeliverySuccess || p.CreatedRange == nil || p.CreatedRange.GreaterThanOrEqual != t0.Add(-time.Minute).Unix() || len(p.Types) != len(billing.HandledEvents) {
 		t.Fatalf("list params %+v", p)
 	}
 	// Again: every event is a duplicate now.

@@ -20,15 +20,6 @@ type EventLister interface {
 	List(params *stripe.EventListParams) *event.Iter
 }
 
-// ReplayTypes are the event types [Replay] reads by default: the ones the
-// webhook handler acts on.
-var ReplayTypes = []string{
-	"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
-	"customer.subscription.paused", "customer.subscription.resumed",
-	"customer.subscription.pending_update_applied", "customer.subscription.pending_update_expired",
-	"checkout.session.completed", "entitlements.active_entitlement_summary.updated",
-}
-
 // maxReplayEvents bounds the events one replay holds in memory.
 const maxReplayEvents = 1_000_000
 
@@ -47,7 +38,7 @@ type ReplayConfig struct {
 	// FailedOnly replays only events whose delivery to an endpoint failed
 	// (Stripe's delivery_success=false). Default false: every event.
 	FailedOnly bool
-	// Types are the event types to replay. Default [ReplayTypes].
+	// Types are the event types to replay. Default [HandledEvents].
 	Types []string
 	// RatePerSecond caps the list requests per second. Default
 	// [DefaultRatePerSecond].
@@ -105,7 +96,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	}
 	types := cfg.Types
 	if len(types) == 0 {
-		types = ReplayTypes
+		types = HandledEvents
 	}
 	log := orDiscard(cfg.Logger)
 	pace := newPacer(cfg.RatePerSecond)
