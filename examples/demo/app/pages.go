@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func (c emulatorClock) AdvanceClock(ctx context.Context, d time.Duration) error 
 // pages serves the browser pages.
 type pages struct {
 	auth    *tokenAuth
-	store   store
+	store   Store
 	portal  *billing.PortalService
 	subs    *subscription.Client
 	prices  []pricePlan // the -price-plans entries that are price ids, for the update-confirm buttons
