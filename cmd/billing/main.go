@@ -61,6 +61,11 @@ type command struct {
 // commands are the subcommands, in the order billing -h lists them.
 var commands = []command{
 	{"emulator", "serve the test kit's Stripe emulator (a Stripe-shaped API for stripe-go, curl or any app)", runEmulator},
+	{"webhook", "webhook setup -url URL: create or update the app's webhook endpoint (prints a new one's signing secret once)", runWebhook},
+	{"portal", "portal setup -price-plans LIST: create or update the customer portal configuration (prints its bpc_ id)", runPortal},
+	{"doctor", "check the Stripe account's setup: one ok or FAIL line per check, with the fix", runDoctor},
+	{"reconcile", "apply every subscription of the account to the SQL store (resumable)", runReconcile},
+	{"replay", "replay the events of a recent span (-since 72h) through the webhook handler on the SQL store", runReplay},
 }
 
 // usageError is a mistake in the command line: exit status 2.
