@@ -87,6 +87,9 @@ const (
 	PriceBasic, LookupKeyBasic, ProductBasic = "price_basic", "basic_monthly", "prod_basic"
 	// PricePro, LookupKeyPro and ProductPro describe the PRO price.
 	PricePro, LookupKeyPro, ProductPro = "price_pro", "pro_monthly", "prod_pro"
+	// AmountBasic and AmountPro are the standard prices' monthly amounts
+	// in cents (10.00 and 20.00 USD).
+	AmountBasic, AmountPro = 1000, 2000
 
 	// TokenFree, TokenBasic, TokenPro and TokenNoCustomer are valid tokens
 	// of the standard users in [NewStaticAuth]; TokenExpired is UserPro's
@@ -134,23 +137,39 @@ func NewStore(users ...billing.User) *billing.MemoryStore {
 	return billing.NewMemoryStore(users...)
 }
 
-// Seed adds the Stripe side of the standard users: customers
-// [CustomerBasic] and [CustomerPro] with active subscriptions
-// [SubscriptionBasic] (price [PriceBasic]) and [SubscriptionPro] (price
-// [PricePro]), created an hour ago.
+// Seed adds the Stripe side of the standard users: the standard catalog
+// ([Stripe.SeedCatalog]), customers [CustomerBasic] and [CustomerPro] with
+// active subscriptions [SubscriptionBasic] (price [PriceBasic]) and
+// [SubscriptionPro] (price [PricePro]), created an hour ago. It emits no
+// event.
 func (s *Stripe) Seed() {
-	created := time.Now().Add(-time.Hour).Truncate(time.Second)
+	s.SeedCatalog()
+	created := s.Now().Add(-time.Hour).Truncate(time.Second)
 	s.PutSubscription(SubscriptionSpec{ID: SubscriptionBasic, Customer: CustomerBasic,
-		PriceID: PriceBasic, LookupKey: LookupKeyBasic, ProductID: ProductBasic, Created: created})
+		PriceID: PriceBasic, LookupKey: LookupKeyBasic, ProductID: ProductBasic, UnitAmount: AmountBasic, Created: created})
 	s.PutSubscription(SubscriptionSpec{ID: SubscriptionPro, Customer: CustomerPro,
-		PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro, Created: created})
+		PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro, UnitAmount: AmountPro, Created: created})
+}
+
+// SeedCatalog adds the standard catalog, without events: products
+// [ProductBasic] ("Basic") and [ProductPro] ("Pro") with monthly usd prices
+// [PriceBasic] ([LookupKeyBasic], [AmountBasic]) and [PricePro]
+// ([LookupKeyPro], [AmountPro]), the plans the hosted portal's plan change
+// offers under the default configuration.
+func (s *Stripe) SeedCatalog() {
+	s.AddProduct(StripeProduct{ID: ProductBasic, Name: "Basic"})
+	s.AddProduct(StripeProduct{ID: ProductPro, Name: "Pro"})
+	s.AddPrice(StripePrice{ID: PriceBasic, Product: ProductBasic, LookupKey: LookupKeyBasic, UnitAmount: AmountBasic, Nickname: "Basic monthly"})
+	s.AddPrice(StripePrice{ID: PricePro, Product: ProductPro, LookupKey: LookupKeyPro, UnitAmount: AmountPro, Nickname: "Pro monthly"})
 }
 
 // AddUsers makes the fake know each user's Stripe customer and, when the
 // user has a SubscriptionID, an active subscription of that customer to the
-// user's plan's standard price ([PriceBasic] or [PricePro]). Users without a
-// customer are skipped.
+// user's plan's standard price ([PriceBasic] or [PricePro]), with the
+// standard catalog ([Stripe.SeedCatalog]). Users without a customer are
+// skipped. It emits no event.
 func (s *Stripe) AddUsers(users ...billing.User) {
+	s.SeedCatalog()
 	for _, u := range users {
 		if u.StripeCustomerID == "" {
 			continue
@@ -160,10 +179,10 @@ func (s *Stripe) AddUsers(users ...billing.User) {
 			continue
 		}
 		sub := SubscriptionSpec{ID: u.SubscriptionID, Customer: u.StripeCustomerID,
-			PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro}
+			PriceID: PricePro, LookupKey: LookupKeyPro, ProductID: ProductPro, UnitAmount: AmountPro}
 		switch u.Plan {
 		case billing.Basic:
-			sub.PriceID, sub.LookupKey, sub.ProductID = PriceBasic, LookupKeyBasic, ProductBasic
+			sub.PriceID, sub.LookupKey, sub.ProductID, sub.UnitAmount = PriceBasic, LookupKeyBasic, ProductBasic, AmountBasic
 		case billing.Free:
 			sub.Status = "canceled"
 		}

@@ -88,10 +88,3 @@ func flowJSON(flow url.Values) any {
 	}
 	return out
 }
-
-func customerJSON(c *StripeCustomer) map[string]any {
-	return map[string]any{
-		"id": c.ID, "object": "customer", "created": c.Created.Unix(), "livemode": false,
-		"email": orNil(c.Email), "name": orNil(c.Name), "metadata": orEmpty(c.Metadata),
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 )
@@ -62,7 +61,7 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, apiError{Type: "invalid_request_error", Message: "Invalid request body."})
 		return
 	}
-	if !authorized(r) {
+	if strings.HasPrefix(r.URL.Path, "/v1/") && !authorized(r) {
 		writeError(rw, http.StatusUnauthorized, apiError{Type: "invalid_request_error",
 			Message: "Invalid API Key provided. The fake accepts test-mode keys (sk_test_... or rk_test_...)."})
 		return
@@ -82,16 +81,70 @@ func authorized(r *http.Request) bool {
 	return ok && (strings.HasPrefix(key, "sk_test_") || strings.HasPrefix(key, "rk_test_"))
 }
 
-// routes returns the fake's endpoints, one net/http pattern each (see
-// [Stripe]). Any other method or path is answered by unrecognized.
+// routes returns the emulator's endpoints, one net/http pattern each (the
+// package documentation lists them). Any other method or path is answered
+// by unrecognized.
 func (s *Stripe) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathPortalSessions, s.createSession)
-	mux.HandleFunc("GET "+PathSubscriptions, s.listSubscriptions)
-	mux.HandleFunc("GET "+PathSubscriptions+"/{id}", s.getSubscription)
-	mux.HandleFunc("POST "+PathCustomers, s.createCustomer)
-	mux.HandleFunc("GET "+PathCustomers+"/{id}", s.customer)
-	mux.HandleFunc("POST "+PathCustomers+"/{id}", s.customer)
+	handle := func(methods, path string, h http.HandlerFunc) {
+		for _, m := range strings.Fields(methods) {
+			mux.HandleFunc(m+" "+path, h)
+		}
+	}
+	handle("POST", PathPortalSessions, s.createSession)
+	handle("GET", PathPortalConfigurations, s.listConfigs)
+	handle("POST", PathPortalConfigurations, s.createConfig)
+	handle("GET POST", PathPortalConfigurations+"/{id}", s.config)
+
+	handle("GET", PathProducts, s.listProducts)
+	handle("POST", PathProducts, s.createProduct)
+	handle("GET POST", PathProducts+"/{id}", s.product)
+	handle("GET", PathProducts+"/{id}/features", s.listProductFeatures)
+	handle("POST", PathProducts+"/{id}/features", s.attachProductFeature)
+	handle("GET DELETE", PathProducts+"/{id}/features/{pf}", s.productFeature)
+	handle("GET", PathPrices, s.listPrices)
+	handle("POST", PathPrices, s.createPrice)
+	handle("GET POST", PathPrices+"/{id}", s.price)
+
+	handle("GET", PathCustomers, s.listCustomers)
+	handle("POST", PathCustomers, s.createCustomer)
+	handle("GET POST", PathCustomers+"/{id}", s.customer)
+	handle("GET", PathCustomers+"/{id}/payment_methods", s.listMethods)
+
+	handle("GET", PathSubscriptions, s.listSubscriptions)
+	handle("POST", PathSubscriptions, s.createSubscription)
+	handle("GET", PathSubscriptions+"/{id}", s.getSubscription)
+	handle("POST", PathSubscriptions+"/{id}", s.updateSubscription)
+	handle("DELETE", PathSubscriptions+"/{id}", s.cancelSubscription)
+
+	handle("GET", PathInvoices, s.listInvoices)
+	handle("GET", PathInvoices+"/{id}", s.getInvoice)
+
+	handle("GET", PathPaymentMethods, s.listMethods)
+	handle("POST", PathPaymentMethods, s.createMethod)
+	handle("GET", PathPaymentMethods+"/{id}", s.getMethod)
+	handle("POST", PathPaymentMethods+"/{id}/attach", s.attachMethod)
+	handle("POST", PathPaymentMethods+"/{id}/detach", s.detachMethod)
+
+	handle("GET", PathWebhookEndpoints, s.listEndpoints)
+	handle("POST", PathWebhookEndpoints, s.createEndpoint)
+	handle("GET POST DELETE", PathWebhookEndpoints+"/{id}", s.endpoint)
+
+	handle("GET", PathEvents, s.listEvents)
+	handle("GET", PathEvents+"/{id}", s.getEvent)
+
+	handle("GET", PathFeatures, s.listFeatures)
+	handle("POST", PathFeatures, s.createFeature)
+	handle("GET POST", PathFeatures+"/{id}", s.feature)
+	handle("GET", PathActiveEntitlements, s.listActiveEntitlements)
+	handle("GET", PathActiveEntitlements+"/{id}", s.getActiveEntitlement)
+
+	handle("GET", "/emulator/clock", s.clockHandler)
+	handle("POST", PathClockAdvance, s.clockHandler)
+	handle("GET", "/i/{id}", s.invoiceHTML)
+	handle("GET", "/i/{id}/pdf", s.invoicePDF)
+	s.pageRoutes(handle)
+
 	// "/" matches every method and path, so the mux never answers 405 or
 	// 404 itself: a wrong method gets Stripe's JSON too.
 	mux.HandleFunc("/", unrecognized)
@@ -101,21 +154,36 @@ func (s *Stripe) routes() *http.ServeMux {
 // unrecognized answers Stripe's 404 for a URL it does not serve.
 func unrecognized(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, apiError{Type: "invalid_request_error",
-		Message: fmt.Sprintf("Unrecognized request URL (%s: %s). The billingtest fake serves only part of Stripe's API.", r.Method, r.URL.Path)})
+		Message: fmt.Sprintf("Unrecognized request URL (%s: %s). The billingtest emulator serves only part of Stripe's API (see the package documentation of github.com/contafy/billing/billingtest).", r.Method, r.URL.Path)})
 }
 
+// POST /v1/billing_portal/sessions
 func (s *Stripe) createSession(w http.ResponseWriter, r *http.Request) {
 	cus := r.PostForm.Get("customer")
 	if cus == "" {
 		writeError(w, http.StatusBadRequest, missingParam("customer"))
 		return
 	}
+	confID := r.PostForm.Get("configuration")
 	s.mu.Lock()
 	_, known := s.customers[cus]
-	def := s.defaultReturn
+	// A configuration id the emulator does not know behaves as the
+	// default configuration (the fake always took any id; Stripe answers
+	// 404).
+	conf, confOK := s.portal.configs[confID]
+	if !confOK {
+		conf = s.portal.configs[defaultConfigID]
+	}
+	def, active := conf.defaultReturnURL, conf.active
 	s.mu.Unlock()
 	if !known {
 		writeError(w, http.StatusNotFound, noSuch("customer", "customer", cus))
+		return
+	}
+	switch {
+	case !active:
+		writeError(w, http.StatusBadRequest, apiError{Type: "invalid_request_error", Param: "configuration",
+			Message: fmt.Sprintf("The configuration %s is not active; activate it or use another.", confID)})
 		return
 	}
 	ret := r.PostForm.Get("return_url")
@@ -136,24 +204,31 @@ func (s *Stripe) createSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, *e)
 		return
 	}
+	token := NewID("test")
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	ps := PortalSession{
 		ID:            NewID("bps"),
-		URL:           "https://billing.stripe.com/p/session/" + NewID("test"),
+		URL:           s.cfg.PortalURL + pagePrefix + token,
 		Customer:      cus,
 		ReturnURL:     ret,
-		Configuration: r.PostForm.Get("configuration"),
+		Configuration: confID,
 		Locale:        r.PostForm.Get("locale"),
 		OnBehalfOf:    r.PostForm.Get("on_behalf_of"),
 		FlowData:      flow,
-		Created:       time.Now(),
+		Created:       s.now(),
 	}
-	s.mu.Lock()
 	s.sessions = append(s.sessions, ps)
-	s.mu.Unlock()
+	pageConfig := defaultConfigID
+	if confOK {
+		pageConfig = confID
+	}
+	s.portal.pages[token] = &portalPage{token: token, session: ps.ID, customer: cus, config: pageConfig,
+		returnURL: ret, locale: ps.Locale, flow: flow, lastSeen: ps.Created}
 	body := map[string]any{
 		"id":            ps.ID,
 		"object":        "billing_portal.session",
-		"configuration": orNil(ps.Configuration),
+		"configuration": orDefault(confID, defaultConfigID),
 		"created":       ps.Created.Unix(),
 		"customer":      ps.Customer,
 		"flow":          flowJSON(flow),
@@ -163,9 +238,7 @@ func (s *Stripe) createSession(w http.ResponseWriter, r *http.Request) {
 		"return_url":    ps.ReturnURL,
 		"url":           ps.URL,
 	}
-	if ps.Configuration == "" {
-		body["configuration"] = "bpc_billingtest_default"
-	}
+	s.expandLocked(body, newForm(r).expand())
 	writeJSON(w, http.StatusOK, body)
 }
 
@@ -221,100 +294,4 @@ func (s *Stripe) checkFlow(form url.Values, cus string) (url.Values, int, *apiEr
 			Message: "The subscription does not belong to the session's customer."}
 	}
 	return flow, 0, nil
-}
-
-func (s *Stripe) getSubscription(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	s.mu.Lock()
-	sub, ok := s.subs[id]
-	var body map[string]any
-	if ok {
-		body = sub.object()
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusNotFound, noSuch("id", "subscription", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-func (s *Stripe) listSubscriptions(w http.ResponseWriter, r *http.Request) {
-	q := r.Form
-	cus, status, price := q.Get("customer"), q.Get("status"), q.Get("price")
-	s.mu.Lock()
-	var subs []*SubscriptionSpec
-	for _, sub := range s.subs {
-		switch {
-		case cus != "" && sub.Customer != cus,
-			price != "" && sub.PriceID != price,
-			status == "" && sub.Status == "canceled",
-			status != "" && status != "all" && sub.Status != status:
-			continue
-		}
-		subs = append(subs, sub)
-	}
-	sort.Slice(subs, func(i, j int) bool {
-		if !subs[i].Created.Equal(subs[j].Created) {
-			return subs[i].Created.After(subs[j].Created) // newest first, as Stripe lists
-		}
-		return subs[i].ID < subs[j].ID
-	})
-	data := make([]any, len(subs))
-	for i, sub := range subs {
-		data[i] = sub.object()
-	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data, "has_more": false, "url": PathSubscriptions})
-}
-
-func (s *Stripe) createCustomer(w http.ResponseWriter, r *http.Request) {
-	c := &StripeCustomer{ID: NewID("cus"), Created: time.Now()}
-	applyCustomer(c, r.PostForm)
-	s.mu.Lock()
-	s.customers[c.ID] = c
-	body := customerJSON(c)
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, body)
-}
-
-func (s *Stripe) customer(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	s.mu.Lock()
-	c, ok := s.customers[id]
-	var body map[string]any
-	if ok {
-		if r.Method == http.MethodPost {
-			applyCustomer(c, r.PostForm)
-		}
-		body = customerJSON(c)
-	}
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusNotFound, noSuch("id", "customer", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-func applyCustomer(c *StripeCustomer, form url.Values) {
-	if v, ok := form["email"]; ok {
-		c.Email = v[0]
-	}
-	if v, ok := form["name"]; ok {
-		c.Name = v[0]
-	}
-	for k, v := range form {
-		if key, ok := strings.CutPrefix(k, "metadata["); ok && strings.HasSuffix(key, "]") {
-			if c.Metadata == nil {
-				c.Metadata = map[string]string{}
-			}
-			key = strings.TrimSuffix(key, "]")
-			if v[0] == "" {
-				delete(c.Metadata, key)
-			} else {
-				c.Metadata[key] = v[0]
-			}
-		}
-	}
 }

@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/contafy/billing"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/billingportal/session"
+	"github.com/stripe/stripe-go/v76/client"
 	"github.com/stripe/stripe-go/v76/customer"
 	"github.com/stripe/stripe-go/v76/subscription"
 )
@@ -32,72 +34,86 @@ const (
 	// PathCustomers is POST /v1/customers (create); PathCustomers+"/"
 	// matches every /v1/customers/{id}.
 	PathCustomers = "/v1/customers"
+	// PathProducts is /v1/products (create, list).
+	PathProducts = "/v1/products"
+	// PathPrices is /v1/prices (create, list).
+	PathPrices = "/v1/prices"
+	// PathInvoices is /v1/invoices (list).
+	PathInvoices = "/v1/invoices"
+	// PathPaymentMethods is /v1/payment_methods (create, list).
+	PathPaymentMethods = "/v1/payment_methods"
+	// PathPortalConfigurations is /v1/billing_portal/configurations.
+	PathPortalConfigurations = "/v1/billing_portal/configurations"
+	// PathWebhookEndpoints is /v1/webhook_endpoints.
+	PathWebhookEndpoints = "/v1/webhook_endpoints"
+	// PathEvents is /v1/events (list).
+	PathEvents = "/v1/events"
+	// PathFeatures is /v1/entitlements/features.
+	PathFeatures = "/v1/entitlements/features"
+	// PathActiveEntitlements is /v1/entitlements/active_entitlements.
+	PathActiveEntitlements = "/v1/entitlements/active_entitlements"
 )
 
-// Stripe is a fake of the part of Stripe's API that the billing library
-// calls, served by an [httptest.Server] on 127.0.0.1. It keeps customers,
-// subscriptions and billing portal sessions in memory, records every call,
-// counts TCP connections, and answers with injected faults on request. It
-// decodes what stripe-go v76 sends (form-encoded bodies, Bearer or basic
-// key auth) and answers JSON shaped like Stripe's, with a Request-Id header
-// on every reply, so that stripe-go's real clients work against it.
+// Stripe is the test kit's Stripe emulator: an in-memory, stateful
+// stand-in for the part of Stripe's API that billing apps use (products,
+// prices, customers, subscriptions, invoices, payment methods, portal
+// configurations and sessions, webhook endpoints, events, entitlements),
+// with a hosted portal page, webhook delivery, a test clock, call recording,
+// connection counting and fault injection. It decodes what stripe-go v76
+// sends (form-encoded bodies, Bearer or basic key auth) and answers JSON
+// shaped like Stripe's, with a Request-Id header on every reply, so that
+// stripe-go's real clients work against it. The package documentation's
+// "The emulator" section is its contract: the endpoints, ids, URLs, what it
+// does and what it leaves out.
 //
-// Endpoints, routed by an [http.ServeMux] with these patterns (see
-// serving.go):
-//
-//	POST /v1/billing_portal/sessions   customer must exist (else 404 resource_missing)
-//	GET  /v1/subscriptions/{id}
-//	GET  /v1/subscriptions             ?customer=&status=&price= (status default: all but canceled)
-//	POST /v1/customers                 create
-//	GET  /v1/customers/{id}
-//	POST /v1/customers/{id}            update email, name, metadata
-//
-// Any other method or path is Stripe's 404 error JSON
-// (invalid_request_error "Unrecognized request URL"). Faults and
-// [Stripe.CallCount] use the fake's own patterns (a path, a path prefix
-// ending in "/", "*"), which match before routing. A Stripe is safe for concurrent
-// use. Create one with [NewStripe] or [StartStripe]; the zero value is not
-// usable.
+// Faults and [Stripe.CallCount] use the emulator's own patterns (a path, a
+// path prefix ending in "/", "*"), which match before routing. A Stripe is
+// safe for concurrent use. Create one with [NewStripe], [StartStripe],
+// [NewEmulator] or [StartEmulator]; the zero value is not usable.
 type Stripe struct {
-	srv     *httptest.Server
-	mux     *http.ServeMux // routes, set once by NewStripe
-	client  *http.Client
-	closing chan struct{}
-	once    sync.Once
+	srv        *httptest.Server
+	mux        *http.ServeMux // routes, set once by newStripe
+	client     *http.Client
+	hookClient *http.Client // webhook deliveries
+	cfg        EmulatorConfig
+	closing    chan struct{}
+	ctx        context.Context // canceled by Close: ends deliveries in flight
+	cancel     context.CancelFunc
+	once       sync.Once
+	wg         sync.WaitGroup // the delivery goroutines
+	offset     atomic.Int64   // the clock's offset from the wall clock, in ns
 
-	mu            sync.Mutex
-	conns         int
-	customers     map[string]*StripeCustomer
-	subs          map[string]*SubscriptionSpec
-	sessions      []PortalSession
-	calls         []Call
-	callsGen      int           // incremented by Reset: a call in flight then is no longer recorded
-	callAdded     chan struct{} // closed and replaced when a call is recorded
-	rules         []*faultRule
-	defaultReturn string
+	mu        sync.Mutex
+	seq       int64 // creation order of the objects, for lists
+	conns     int
+	customers map[string]*StripeCustomer
+	subs      map[string]*SubscriptionSpec
+	sessions  []PortalSession
+	calls     []Call
+	callsGen  int           // incremented by Reset: a call in flight then is no longer recorded
+	callAdded chan struct{} // closed and replaced when a call is recorded
+	rules     []*faultRule
+	catalog   catalog
+	billing   billingState
+	portal    portalState
+	ent       entitlementState
+	log       eventLog
+	hooks     webhookState
 }
 
-// NewStripe starts a fake Stripe on 127.0.0.1 with no customers. Call
-// Close when done. It needs no *testing.T, so a demo can run it in-process;
-// in tests, [StartStripe] closes it for you.
+// NewStripe starts an emulator on 127.0.0.1 (an [httptest.Server]) with no
+// customers, configured as [NewEmulator] does except that portal session
+// URLs keep the fake's historical form
+// https://billing.stripe.com/p/session/test_..., which leads nowhere (the
+// hosted page is still served at [Stripe.URL] + the URL's path). Call Close
+// when done. It needs no *testing.T, so a demo can run it in-process; in
+// tests, [StartStripe] closes it for you. For session URLs that open the
+// hosted page, use [NewEmulator] or [StartEmulator].
 func NewStripe() *Stripe {
-	s := &Stripe{
-		closing:   make(chan struct{}),
-		callAdded: make(chan struct{}),
-		customers: map[string]*StripeCustomer{},
-		subs:      map[string]*SubscriptionSpec{},
+	s, err := newStripe(EmulatorConfig{PortalURL: "https://billing.stripe.com"}, nil)
+	if err != nil {
+		panic("billingtest: NewStripe: " + err.Error()) // only a listener error, and NewStripe listens on what httptest picks
 	}
-	s.mux = s.routes()
-	s.srv = httptest.NewUnstartedServer(s)
-	s.srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
-		s.mu.Lock()
-		s.conns++
-		ci := &connInfo{n: s.conns}
-		s.mu.Unlock()
-		return context.WithValue(ctx, connKey{}, ci)
-	}
-	s.srv.Start()
-	s.client = billing.NewHTTPClient(10 * time.Second)
 	return s
 }
 
@@ -110,17 +126,64 @@ func StartStripe(t testing.TB) *Stripe {
 	return s
 }
 
-// URL is the fake's base URL (http://127.0.0.1:port), what a stripe-go
-// BackendConfig.URL takes.
+// newStripe builds the emulator on ln (nil: httptest's own listener on
+// 127.0.0.1) and starts serving.
+func newStripe(cfg EmulatorConfig, ln net.Listener) (*Stripe, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Stripe{
+		cfg:       cfg,
+		closing:   make(chan struct{}),
+		callAdded: make(chan struct{}),
+		customers: map[string]*StripeCustomer{},
+		subs:      map[string]*SubscriptionSpec{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.initState()
+	s.mux = s.routes()
+	s.srv = httptest.NewUnstartedServer(s)
+	if ln != nil {
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = ln
+	}
+	s.srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		s.mu.Lock()
+		s.conns++
+		ci := &connInfo{n: s.conns}
+		s.mu.Unlock()
+		return context.WithValue(ctx, connKey{}, ci)
+	}
+	s.srv.Start()
+	if s.cfg.PublicURL == "" {
+		s.cfg.PublicURL = publicURL(s.srv.Listener.Addr())
+	}
+	if s.cfg.PortalURL == "" {
+		s.cfg.PortalURL = s.cfg.PublicURL
+	}
+	s.client = billing.NewHTTPClient(10 * time.Second)
+	s.hookClient = &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
+	return s, nil
+}
+
+// URL is the emulator's base URL (http://127.0.0.1:port), what a stripe-go
+// BackendConfig.URL takes. It is where the emulator listens; the URLs it
+// hands out (portal sessions, invoices) start with
+// [EmulatorConfig].PublicURL, by default the same.
 func (s *Stripe) URL() string { return s.srv.URL }
 
-// Close ends slow replies in progress, shuts the server down and closes the
+// Close ends slow replies and webhook deliveries in progress, stops every
+// goroutine the emulator started, shuts the server down and closes the
 // idle connections of [Stripe.HTTPClient]. Calling it again does nothing.
 func (s *Stripe) Close() {
 	s.once.Do(func() {
 		close(s.closing)
+		s.cancel()
 		s.srv.Close()
+		s.wg.Wait()
 		s.client.CloseIdleConnections()
+		s.hookClient.CloseIdleConnections()
 	})
 }
 
@@ -189,6 +252,15 @@ func (s *Stripe) SessionClient() *session.Client {
 // fake, with [TestKey]. It satisfies [billing.SubscriptionGetter].
 func (s *Stripe) SubscriptionClient() *subscription.Client {
 	return &subscription.Client{B: s.Backend(), Key: TestKey}
+}
+
+// API returns stripe-go's client for every resource (client.API) wired to
+// the emulator, with [TestKey] and [Stripe.Backend]'s settings: the
+// emulator's whole API through one value, for example
+// s.API().Subscriptions.New(...).
+func (s *Stripe) API() *client.API {
+	b := s.Backend()
+	return client.New(TestKey, &stripe.Backends{API: b, Connect: b, Uploads: b})
 }
 
 // CustomerClient returns stripe-go's customer client wired to the fake,

@@ -47,6 +47,38 @@ type SubscriptionSpec struct {
 	CanceledAt time.Time
 	// Metadata is the subscription's metadata. Default: empty.
 	Metadata map[string]string
+
+	// The fields below are the ones the emulator's own subscriptions
+	// fill in (from the price and the request); a spec of a test can leave
+	// them zero.
+
+	// Quantity is the item's quantity. Default 1.
+	Quantity int64
+	// UnitAmount is the price's amount in the currency's smallest unit.
+	// Default 1000.
+	UnitAmount int64
+	// Currency is the price's currency. Default "usd".
+	Currency string
+	// Interval and IntervalCount are the price's recurring interval.
+	// Default "month" and 1. They do not change the default period (30
+	// days).
+	Interval      string
+	IntervalCount int64
+	// CurrentPeriodStart is the start of the current period. Default: 30
+	// days before CurrentPeriodEnd, or Created if that is later.
+	CurrentPeriodStart time.Time
+	// TrialStart and TrialEnd are the trial's start and end. Default: none
+	// (null).
+	TrialStart, TrialEnd time.Time
+	// CancelAt is when the subscription is set to be canceled (Stripe's
+	// cancel_at; with CancelAtPeriodEnd, the period's end). Default: none.
+	CancelAt time.Time
+	// DefaultPaymentMethod is the subscription's default payment method id.
+	// Default: none.
+	DefaultPaymentMethod string
+	// LatestInvoice is the id of the subscription's latest invoice.
+	// Default: none.
+	LatestInvoice string
 }
 
 // StripeSubscription is the former name of [SubscriptionSpec], from when the
@@ -85,7 +117,49 @@ func (sub SubscriptionSpec) withDefaults(at time.Time) SubscriptionSpec {
 	if sub.CanceledAt.IsZero() && terminal(sub.Status) {
 		sub.CanceledAt = at
 	}
+	if sub.Quantity == 0 {
+		sub.Quantity = 1
+	}
+	if sub.UnitAmount == 0 {
+		sub.UnitAmount = 1000
+	}
+	sub.Currency = orDefault(sub.Currency, "usd")
+	sub.Interval = orDefault(sub.Interval, "month")
+	if sub.IntervalCount == 0 {
+		sub.IntervalCount = 1
+	}
 	return sub
+}
+
+// clone returns a copy of sub that shares no map with it.
+func (sub *SubscriptionSpec) clone() SubscriptionSpec {
+	c := *sub
+	c.Metadata = cloneMap(sub.Metadata)
+	c.ProductMetadata = cloneMap(sub.ProductMetadata)
+	return c
+}
+
+// periodStart is the start of the current period (see
+// [SubscriptionSpec].CurrentPeriodStart).
+func (sub *SubscriptionSpec) periodStart() time.Time {
+	if !sub.CurrentPeriodStart.IsZero() {
+		return sub.CurrentPeriodStart
+	}
+	start := sub.CurrentPeriodEnd.Add(-30 * 24 * time.Hour)
+	if start.Before(sub.Created) {
+		start = sub.Created
+	}
+	return start
+}
+
+// itemID is the id of the subscription's one item.
+func (sub *SubscriptionSpec) itemID() string { return "si_" + strings.TrimPrefix(sub.ID, "sub_") }
+
+func unixOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
 }
 
 // terminal reports whether Stripe never revives a subscription in status.
@@ -99,15 +173,12 @@ func (sub SubscriptionSpec) object() map[string]any {
 			"livemode": sub.Livemode, "metadata": sub.ProductMetadata}
 	}
 	price := map[string]any{
-		"id": sub.PriceID, "object": "price", "active": true, "currency": "usd",
+		"id": sub.PriceID, "object": "price", "active": true, "currency": sub.Currency,
 		"lookup_key": orNil(sub.LookupKey), "product": product, "livemode": sub.Livemode, "metadata": map[string]string{},
-		"type": "recurring", "unit_amount": 1000, "billing_scheme": "per_unit",
-		"recurring": map[string]any{"interval": "month", "interval_count": 1, "usage_type": "licensed"},
+		"type": "recurring", "unit_amount": sub.UnitAmount, "billing_scheme": "per_unit",
+		"recurring": map[string]any{"interval": sub.Interval, "interval_count": sub.IntervalCount, "usage_type": "licensed"},
 	}
-	start := sub.CurrentPeriodEnd.Add(-30 * 24 * time.Hour)
-	if start.Before(sub.Created) {
-		start = sub.Created
-	}
+	start := sub.periodStart()
 	var canceledAt, endedAt any
 	if terminal(sub.Status) {
 		canceledAt, endedAt = sub.CanceledAt.Unix(), sub.CanceledAt.Unix()
@@ -117,13 +188,15 @@ func (sub SubscriptionSpec) object() map[string]any {
 		"livemode": sub.Livemode, "created": sub.Created.Unix(), "start_date": sub.Created.Unix(),
 		"current_period_start": start.Unix(), "current_period_end": sub.CurrentPeriodEnd.Unix(),
 		"cancel_at_period_end": sub.CancelAtPeriodEnd, "canceled_at": canceledAt, "ended_at": endedAt,
-		"collection_method": "charge_automatically", "currency": "usd", "metadata": orEmpty(sub.Metadata),
+		"collection_method": "charge_automatically", "currency": sub.Currency, "metadata": orEmpty(sub.Metadata),
+		"trial_start": unixOrNil(sub.TrialStart), "trial_end": unixOrNil(sub.TrialEnd), "cancel_at": unixOrNil(sub.CancelAt),
+		"default_payment_method": orNil(sub.DefaultPaymentMethod), "latest_invoice": orNil(sub.LatestInvoice),
 		"items": map[string]any{
 			"object": "list", "has_more": false, "total_count": 1,
 			"url": "/v1/subscription_items?subscription=" + sub.ID,
 			"data": []any{map[string]any{
-				"id": "si_" + strings.TrimPrefix(sub.ID, "sub_"), "object": "subscription_item", "subscription": sub.ID,
-				"quantity": 1, "created": sub.Created.Unix(), "metadata": map[string]string{}, "price": price,
+				"id": sub.itemID(), "object": "subscription_item", "subscription": sub.ID,
+				"quantity": sub.Quantity, "created": sub.Created.Unix(), "metadata": map[string]string{}, "price": price,
 			}},
 		},
 	}
