@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/contafy/billing/billingtest"
 	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/billingportal/session"
 	"github.com/stripe/stripe-go/v76/customer"
 )
 
@@ -65,6 +67,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"emulator", "-bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"emulator", "-addr"}, "flag needs an argument: -addr"},
 		{[]string{"emulator", "extra"}, `unexpected argument "extra"`},
+		{[]string{"emulator", "-portal-idle-timeout", "0s"}, "-portal-idle-timeout must be positive"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runCmd(t, tc.args...)
@@ -83,7 +86,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestEmulatorListenFails(t *testing.T) {
 	code, _, stderr := runCmd(t, "emulator", "-addr", "256.0.0.1:1")
-	if code != 1 || !strings.Contains(stderr, "billing emulator: listen on 256.0.0.1:1") {
+	if code != 1 || !strings.Contains(stderr, "listen on 256.0.0.1:1") {
 		t.Errorf("exit %d, stderr %q; want 1 and the listen error", code, stderr)
 	}
 }
@@ -221,6 +224,20 @@ func TestEmulatorServes(t *testing.T) {
 			}
 			if _, err := customers.Get("cus_missing", nil); !isResourceMissing(err) {
 				t.Errorf("unknown customer: %v, want resource_missing", err)
+			}
+			// A portal session opens the emulator's hosted page; the test
+			// clock answers on its address.
+			sess, err := (&session.Client{B: b, Key: "sk_test_cmd"}).New(&stripe.BillingPortalSessionParams{Customer: stripe.String(c.ID), ReturnURL: stripe.String("https://app.example.com/account")})
+			if err != nil || !strings.HasPrefix(sess.URL, url+"/p/session/") {
+				t.Errorf("portal session: %+v, %v; want a URL under %s/p/session/", sess, err, url)
+			}
+			resp, err := http.Post(url+"/emulator/clock/advance?by=1h", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("POST /emulator/clock/advance: %s, want 200", resp.Status)
 			}
 
 			if err := cmd.Process.Signal(sig); err != nil {

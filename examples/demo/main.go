@@ -1,8 +1,10 @@
 // Command demo serves the portal endpoint of package billing on one machine,
-// offline: with no Stripe settings it runs the test kit's fake Stripe
-// in-process, with -stripe-url it talks to a stripe-mock (or any Stripe API).
+// offline, as a clickable app: with no Stripe settings it runs the test
+// kit's Stripe emulator in-process (a Stripe-shaped API, hosted portal
+// pages, webhooks, a test clock), with -stripe-url it talks to a
+// `billing emulator`, a stripe-mock or any Stripe API.
 //
-//	go run ./examples/demo
+//	go run ./examples/demo                       # then open a printed /login link
 //	go run ./examples/demo -stripe-url http://127.0.0.1:12111
 //	go run ./examples/demo -users users.json -allowed-return https://app.example.com
 //
@@ -10,16 +12,37 @@
 //
 //	-addr HOST:PORT        listen address (127.0.0.1:8080)
 //	-stripe-url URL        Stripe API base [STRIPE_API_URL]; key from STRIPE_SECRET_KEY
+//	-emulator-addr HOST:PORT  the in-process emulator's address, without -stripe-url
+//	                       and STRIPE_SECRET_KEY (127.0.0.1:0, any free port)
 //	-users FILE            JSON array of {"id","plan","stripe_customer_id","token","expires_at"};
 //	                       users the store already holds are left as they are (see Seeding)
 //	-return-url URL        default return URL (http://HOST:PORT/billing/return)
 //	-allowed-return LIST   comma-separated origins or URL prefixes allowed as return_url
 //	-webhook-secret SECRET Stripe webhook signing secret [STRIPE_WEBHOOK_SECRET];
-//	                       without it POST /api/subscription/webhook is not served
+//	                       without it (and without the in-process emulator)
+//	                       POST /api/subscription/webhook is not served
 //	-price-plans LIST      price_id=PLAN pairs (price_basic=BASIC,price_pro=PRO)
 //	-db DSN                a postgres:// URL or a SQLite file path: keep users,
 //	                       subscriptions and event ids there (package sqlstore)
 //	                       instead of in memory; the schema is created if missing
+//
+// # The in-process emulator
+//
+// Without -stripe-url and STRIPE_SECRET_KEY the demo starts the emulator of
+// package billingtest and sets it up as an account would be: a product per
+// plan and a monthly price per -price-plans entry (price_basic and
+// price_pro by default; those ids, and the users' customer ids, through the
+// emulator's Go API, since Stripe's API chooses ids itself), a portal
+// configuration allowing a plan change among those prices and cancellation
+// at the period end (billing.SetupPortalConfiguration), and the demo's own
+// webhook endpoint (billing.SetupWebhookEndpoint, through stripe-go's
+// webhookendpoint client), whose generated signing secret the webhook
+// handler accepts (beside -webhook-secret, if given). Then, once it serves,
+// each paid user with a customer gets a subscription to their plan's price
+// through the API; the demo prints its listening line once the webhooks of
+// those have been delivered. The emulator lives as long as the demo: a
+// -db from an earlier run keeps subscriptions the new emulator does not
+// know, so run a `billing emulator` (-stripe-url) across restarts.
 //
 // The demo is a module of its own (it imports the database drivers, which
 // the library's root module must not require); the repository's go.work

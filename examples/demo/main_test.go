@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/examples/demo/app"
 	"github.com/contafy/billing/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 )
@@ -86,6 +87,37 @@ func startDemo(t *testing.T, env map[string]string, args ...string) (string, *sy
 	}
 }
 
+// startApp runs the demo in-process as startDemo does, through app.Start,
+// and returns it, for a test that looks at its store or its emulator.
+func startApp(t *testing.T, env map[string]string, args ...string) (*app.Demo, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{lines: make(chan string, 1000)}
+	d, err := app.Start(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), func(k string) string { return env[k] }, out)
+	if err != nil {
+		cancel()
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := d.Wait(); err != nil {
+			t.Errorf("demo exited with %v", err)
+		}
+	})
+	return d, out
+}
+
+// subscriptionOf returns the id of the subscription the demo's store has
+// for the user.
+func subscriptionOf(t *testing.T, d *app.Demo, userID string) string {
+	t.Helper()
+	u, found, err := d.Store.User(context.Background(), userID)
+	if err != nil || !found || u.SubscriptionID == "" {
+		t.Fatalf("store: user %s = %+v, %v, %v; want one with a subscription", userID, u, found, err)
+	}
+	return u.SubscriptionID
+}
+
 type row struct {
 	token  string
 	status int
@@ -153,10 +185,10 @@ var defaultRows = []row{
 	{"tok_pro_nocustomer", 404, notFound},
 }
 
-func TestDemoWithFakeStripe(t *testing.T) {
+func TestDemoWithEmulator(t *testing.T) {
 	base, out := startDemo(t, nil)
-	if !strings.Contains(out.String(), "fake Stripe in-process") {
-		t.Errorf("demo does not say it runs the fake:\n%s", out)
+	if !strings.Contains(out.String(), "Stripe emulator in-process") {
+		t.Errorf("demo does not say it runs the emulator:\n%s", out)
 	}
 	for _, u := range defaultUsers {
 		want := fmt.Sprintf("curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'", base, u.Token)
@@ -270,11 +302,14 @@ func postWebhook(t *testing.T, base string, payload []byte, sig string) int {
 // the PRO user's next portal request into a 403.
 func TestDemoWebhookCancelsPro(t *testing.T) {
 	const secret = "whsec_demo_test_secret"
-	base, out := startDemo(t, map[string]string{"STRIPE_WEBHOOK_SECRET": secret})
+	// The secret is accepted beside the one the emulator generated for the
+	// demo's own endpoint; the event deletes the PRO user's real subscription.
+	d, out := startApp(t, map[string]string{"STRIPE_WEBHOOK_SECRET": secret})
+	base := d.URL
 	checkRows(t, base, []row{{"tok_pro", 200, created}})
 
 	ev := billingtest.SubscriptionEvent("customer.subscription.deleted",
-		billingtest.SubscriptionSpec{ID: "sub_demo_pro", Customer: "cus_demo_pro", Status: "canceled", PriceID: "price_pro"}, time.Now())
+		billingtest.SubscriptionSpec{ID: subscriptionOf(t, d, "user_pro"), Customer: "cus_demo_pro", Status: "canceled", PriceID: "price_pro"}, time.Now())
 
 	forged := []string{
 		"", // no signature
@@ -311,7 +346,10 @@ func TestDemoWebhookCancelsPro(t *testing.T) {
 }
 
 func TestDemoWebhookOffWithoutSecret(t *testing.T) {
-	base, out := startDemo(t, nil)
+	// Another Stripe than the in-process emulator (with which the demo
+	// registers an endpoint of its own) and no secret: no webhook.
+	fake := billingtest.StartStripe(t)
+	base, out := startDemo(t, map[string]string{"STRIPE_API_URL": fake.URL(), "STRIPE_SECRET_KEY": billingtest.TestKey})
 	if !strings.Contains(out.String(), "webhook: off") {
 		t.Errorf("demo does not say the webhook is off:\n%s", out)
 	}
@@ -328,14 +366,16 @@ func TestDemoRejectsBadPricePlans(t *testing.T) {
 }
 
 // TestDemoFlowAndReturnSync: a deep-link cancel flow for the PRO user's own
-// subscription (proven through the fake Stripe), then the return URL syncs
+// subscription (proven through the emulator), then the return URL syncs
 // and redirects to /account, which shows the plan.
 func TestDemoFlowAndReturnSync(t *testing.T) {
-	base, _ := startDemo(t, nil)
-	if status, body, _ := call(t, base, "tok_pro", `{"flow":{"type":"subscription_cancel","subscription":"sub_user_pro"}}`); status != 200 {
+	d, _ := startApp(t, nil)
+	base := d.URL
+	flow := func(sub string) string { return `{"flow":{"type":"subscription_cancel","subscription":"` + sub + `"}}` }
+	if status, body, _ := call(t, base, "tok_pro", flow(subscriptionOf(t, d, "user_pro"))); status != 200 {
 		t.Fatalf("own subscription flow: %d %v", status, body)
 	}
-	if status, body, _ := call(t, base, "tok_pro", `{"flow":{"type":"subscription_cancel","subscription":"sub_user_basic"}}`); status != 400 {
+	if status, body, _ := call(t, base, "tok_pro", flow(subscriptionOf(t, d, "user_basic"))); status != 400 {
 		t.Fatalf("someone else's subscription flow: %d %v, want 400", status, body)
 	}
 	req, _ := http.NewRequest(http.MethodGet, base+"/billing/return", nil)
@@ -362,7 +402,10 @@ func TestDemoSQLStore(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			db := dsn(t)
-			env := map[string]string{"STRIPE_WEBHOOK_SECRET": secret}
+			// Both demos use one Stripe, as replicas do.
+			fake := billingtest.StartStripe(t)
+			fake.AddCustomer("cus_demo_basic", "cus_demo_pro")
+			env := map[string]string{"STRIPE_WEBHOOK_SECRET": secret, "STRIPE_API_URL": fake.URL(), "STRIPE_SECRET_KEY": billingtest.TestKey}
 			a, outA := startDemo(t, env, "-db", db)
 			b, _ := startDemo(t, env, "-db", db)
 			if !strings.Contains(outA.String(), "(sqlstore)") {

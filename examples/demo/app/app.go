@@ -86,8 +86,9 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 			cleanups[i]()
 		}
 	}
+	serving := false // from then on the server's goroutine cleans up
 	defer func() {
-		if err != nil {
+		if err != nil && !serving {
 			cleanup()
 		}
 	}()
@@ -96,6 +97,7 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 	fs.SetOutput(out)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address HOST:PORT")
 	stripeURL := fs.String("stripe-url", getenv("STRIPE_API_URL"), "Stripe API base URL, e.g. a stripe-mock (default $STRIPE_API_URL)")
+	emulatorAddr := fs.String("emulator-addr", "127.0.0.1:0", "listen address HOST:PORT of the in-process Stripe emulator, used without -stripe-url and STRIPE_SECRET_KEY (port 0: any free port)")
 	usersFile := fs.String("users", "", "JSON array of {\"id\",\"plan\",\"stripe_customer_id\",\"token\",\"expires_at\"} to seed: users the store does not hold yet are added, the others (a -db from an earlier run or another replica) are left as they are")
 	returnURL := fs.String("return-url", "", "default return URL (default http://ADDR/billing/return)")
 	allowed := fs.String("allowed-return", "", "comma-separated origins or URL prefixes allowed as return_url")
@@ -150,40 +152,31 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 		fmt.Fprintln(out, "store: memory")
 	}
 
-	// Stripe: the real API (or a stripe-mock) when configured, else the
-	// test kit's fake, in-process.
+	// Stripe: the real API (or a stripe-mock, or a billing emulator) when
+	// configured, else the test kit's emulator, in-process.
 	key := getenv("STRIPE_SECRET_KEY")
 	var (
-		backend stripe.Backend
-		clk     clock               // the emulator's test clock, if it has one
-		clockOf string              // what clk is, for the account page
-		emu     *billingtest.Stripe // the in-process Stripe, if any
+		backend     stripe.Backend
+		clk         clock                   // the emulator's test clock, if it has one
+		clockOf     string                  // what clk is, for the account page
+		emu         *billingtest.Stripe     // the in-process Stripe, if any
+		acct        account                 // what setUpAccount made on emu
+		subscribeTo map[billing.Plan]string // the price of each plan's seeded users, on emu
 	)
 	switch {
 	case *stripeURL == "" && key == "":
-		fake := billingtest.NewStripe()
-		cleanups = append(cleanups, fake.Close)
-		emu = fake
-		// Each paid user with a customer gets an active subscription to
-		// the default price of their plan, so deep-link flows and the
-		// return sync have something to act on.
-		for _, u := range users {
-			if u.StripeCustomerID == "" {
-				continue
-			}
-			fake.AddCustomer(u.StripeCustomerID)
-			switch strings.ToUpper(u.Plan) {
-			case "BASIC":
-				fake.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_basic"})
-			case "PRO":
-				fake.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_" + u.ID, Customer: u.StripeCustomerID, PriceID: "price_pro"})
-			}
+		emu, err = billingtest.NewEmulator(billingtest.EmulatorConfig{Addr: *emulatorAddr, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("-emulator-addr: %w", err)
 		}
-		backend, key = fake.Backend(), billingtest.TestKey
-		if c, ok := any(fake).(clock); ok {
-			clk, clockOf = c, "the in-process emulator's clock"
+		cleanups = append(cleanups, emu.Close)
+		backend, key = emu.Backend(), billingtest.TestKey
+		subscribeTo = catalog(emu, plans, users)
+		if acct, err = setUpAccount(ctx, billing.StripeAPI{B: backend, Key: key}, plans, base+"/api/subscription/webhook", *returnURL); err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(out, "no STRIPE_SECRET_KEY or -stripe-url: using the test kit's fake Stripe in-process at %s\n", fake.URL())
+		clk, clockOf = emu, "the in-process emulator's clock"
+		fmt.Fprintf(out, "no STRIPE_SECRET_KEY or -stripe-url: using the test kit's Stripe emulator in-process at %s (its API, hosted portal pages, webhooks and test clock)\n", emu.URL())
 	default:
 		cfg := &stripe.BackendConfig{}
 		if *stripeURL != "" {
@@ -216,6 +209,7 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 		Auth:              auth,
 		ReturnURL:         *returnURL,
 		AllowedReturnURLs: allow,
+		Configuration:     acct.portalConfiguration, // empty: the account's default
 		Logger:            log,
 	})
 	if err != nil {
@@ -236,9 +230,15 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 		}
 		mux.Handle("/api/subscription", status)
 	}
-	if *webhookSecret != "" {
+	var secrets []string // -webhook-secret's, and the one the emulator generated for the demo's endpoint
+	for _, s := range []string{*webhookSecret, acct.webhookSecret} {
+		if s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	if len(secrets) > 0 {
 		wh, err := billing.NewWebhookHandler(billing.WebhookConfig{
-			Secrets:       []string{*webhookSecret},
+			Secrets:       secrets,
 			Store:         store,
 			Rules:         rules,
 			Subscriptions: subs,
@@ -250,7 +250,11 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 			return nil, err
 		}
 		mux.Handle("/api/subscription/webhook", wh)
-		fmt.Fprintln(out, "webhook: POST /api/subscription/webhook (test-mode events)")
+		if acct.webhookSecret != "" {
+			fmt.Fprintln(out, "webhook: POST /api/subscription/webhook, registered with the emulator (its signing secret generated by the emulator)")
+		} else {
+			fmt.Fprintln(out, "webhook: POST /api/subscription/webhook (test-mode events)")
+		}
 	} else {
 		fmt.Fprintln(out, "webhook: off (set -webhook-secret or STRIPE_WEBHOOK_SECRET to serve POST /api/subscription/webhook)")
 	}
@@ -268,16 +272,8 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 	}).register(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	if *usersFile == "" {
-		fmt.Fprintln(out, "seeded users (open a link in a browser to sign in, or try the curl):")
-		for _, u := range users {
-			fmt.Fprintf(out, "  %-20s %-5s  %s/login?token=%s\n", u.ID, u.Plan, base, url.QueryEscape(u.Token))
-			fmt.Fprintf(out, "  %-20s %-5s  curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'\n", "", "", base, u.Token)
-		}
-	}
-	fmt.Fprintf(out, "listening on %s\n", base)
-
 	d := &Demo{URL: base, Store: store, Stripe: emu, done: make(chan error, 1)}
+	serving = true
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	var wg sync.WaitGroup
@@ -311,6 +307,25 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 		}
 		d.done <- nil
 	}()
+	if emu != nil {
+		// The seeded users' subscriptions, now that the webhook is served.
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := subscribe(sctx, emu, billing.StripeAPI{B: backend, Key: key}, users, subscribeTo)
+		cancel()
+		if err != nil {
+			stop()
+			_ = d.Wait()
+			return nil, err
+		}
+	}
+	if *usersFile == "" {
+		fmt.Fprintln(out, "seeded users (open a link in a browser to sign in, or try the curl):")
+		for _, u := range users {
+			fmt.Fprintf(out, "  %-20s %-5s  %s/login?token=%s\n", u.ID, u.Plan, base, url.QueryEscape(u.Token))
+			fmt.Fprintf(out, "  %-20s %-5s  curl -s -X POST %s/api/subscription/create-portal-session -H 'Cookie: access_token=%s'\n", "", "", base, u.Token)
+		}
+	}
+	fmt.Fprintf(out, "listening on %s\n", base)
 	return d, nil
 }
 
