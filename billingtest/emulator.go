@@ -74,9 +74,9 @@ type Chaos struct {
 	// Duplicate is the probability (0 to 1) that a delivery is sent twice
 	// (two independent deliveries of the same event, same id).
 	Duplicate float64
-	// Reorder is the probability (0 to 1) that, when several deliveries
-	// to one endpoint are due, a random one goes first instead of the
-	// oldest.
+	// Reorder is the probability (0 to 1) that a delivery is held back
+	// until the next delivery to the same endpoint has gone first (or
+	// for at most 100 ms, if none comes).
 	Reorder float64
 	// MaxDelay delays each delivery by a random time in [0, MaxDelay).
 	// Default 0: no delay.

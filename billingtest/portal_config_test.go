@@ -1,7 +1,6 @@
 package billingtest_test
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/contafy/billing/billingtest"
@@ -122,47 +121,5 @@ func TestPortalConfigurations(t *testing.T) {
 	}
 	if _, err := api.BillingPortalConfigurations.Get("bpc_nope", nil); !isCode(err, 404, stripe.ErrorCodeResourceMissing) {
 		t.Errorf("Get unknown: %v", err)
-	}
-}
-
-func TestWebhookEndpoints(t *testing.T) {
-	s := billingtest.StartStripe(t)
-	api := s.API()
-	we, err := api.WebhookEndpoints.New(&stripe.WebhookEndpointParams{URL: stripe.String("https://app.example.com/hook"),
-		EnabledEvents: stripe.StringSlice([]string{"customer.subscription.updated", "customer.subscription.deleted"}),
-		APIVersion:    stripe.String(stripe.APIVersion)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(we.ID, "we_") || !strings.HasPrefix(we.Secret, "whsec_") || we.Status != "enabled" || we.APIVersion != stripe.APIVersion {
-		t.Errorf("created = %+v", we)
-	}
-	got, err := api.WebhookEndpoints.Get(we.ID, nil)
-	if err != nil || got.Secret != "" || got.URL != we.URL {
-		t.Errorf("Get = %+v, %v: want it without the secret", got, err)
-	}
-	got, err = api.WebhookEndpoints.Update(we.ID, &stripe.WebhookEndpointParams{Disabled: stripe.Bool(true),
-		EnabledEvents: stripe.StringSlice([]string{"*"})})
-	if err != nil || got.Status != "disabled" || len(got.EnabledEvents) != 1 || got.EnabledEvents[0] != "*" {
-		t.Errorf("Update = %+v, %v", got, err)
-	}
-	if eps := s.WebhookEndpoints(); len(eps) != 1 || eps[0].Secret != we.Secret || !eps[0].Disabled {
-		t.Errorf("WebhookEndpoints() = %+v", eps)
-	}
-	second := s.AddWebhookEndpoint("https://app.example.com/other")
-	var ids []string
-	it := api.WebhookEndpoints.List(nil)
-	for it.Next() {
-		ids = append(ids, it.WebhookEndpoint().ID)
-	}
-	if diff := cmp.Diff([]string{second.ID, we.ID}, ids); diff != "" {
-		t.Errorf("list (-want +got):\n%s", diff)
-	}
-	del, err := api.WebhookEndpoints.Del(we.ID, nil)
-	if err != nil || !del.Deleted {
-		t.Errorf("Del = %+v, %v", del, err)
-	}
-	if _, err := api.WebhookEndpoints.Get(we.ID, nil); !isCode(err, 404, stripe.ErrorCodeResourceMissing) {
-		t.Errorf("Get deleted: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package billingtest_test
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -255,7 +254,7 @@ func TestInvoices(t *testing.T) {
 		{inv.InvoicePDF, "application/pdf", "%PDF-1.4"},
 		{s.URL() + "/i/in_nope", "text/html; charset=utf-8", "Not found"},
 	} {
-		resp, err := http.Get(tt.url)
+		resp, err := s.HTTPClient().Get(tt.url)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -94,7 +94,12 @@ type webhookState struct {
 	closed    bool          // Close was called: start no goroutine
 	rng       *rand.Rand    // chaos choices; nil without chaos
 	seq       int64
+	held      map[string]*delivery // endpoint id -> a delivery held back by chaos (Reorder)
 }
+
+// holdBack is how long chaos holds a delivery back waiting for the next
+// one to the same endpoint to overtake it.
+const holdBack = 100 * time.Millisecond
 
 func (e *endpointRec) object(withSecret bool) map[string]any {
 	status := "enabled"
@@ -278,12 +283,7 @@ func (s *Stripe) deliverLocked(ev *eventRec) {
 			copies = 2
 		}
 		for range copies {
-			due := time.Now()
-			if chaos != nil && chaos.MaxDelay > 0 {
-				due = due.Add(time.Duration(s.hooks.rng.Int64N(int64(chaos.MaxDelay))))
-			}
-			s.hooks.seq++
-			s.hooks.queue = append(s.hooks.queue, &delivery{ev: ev, endpoint: e.ID, due: due, seq: s.hooks.seq})
+			s.enqueueLocked(&delivery{ev: ev, endpoint: e.ID, due: time.Now()})
 			queued = true
 		}
 	}
@@ -297,6 +297,33 @@ func (s *Stripe) deliverLocked(ev *eventRec) {
 	}
 	s.broadcastLocked()
 	s.wakeDispatcher()
+}
+
+// enqueueLocked queues d, applying chaos: a random delay, and, with the
+// probability Reorder, holding d back (for at most holdBack) so that the
+// next delivery to the same endpoint overtakes it. Every choice is made
+// here, in the order events happen, so a seed gives the same choices.
+func (s *Stripe) enqueueLocked(d *delivery) {
+	s.hooks.seq++
+	d.seq = s.hooks.seq
+	if c := s.cfg.Webhooks.Chaos; c != nil {
+		if c.MaxDelay > 0 {
+			d.due = d.due.Add(time.Duration(s.hooks.rng.Int64N(int64(c.MaxDelay))))
+		}
+		if h := s.hooks.held[d.endpoint]; h != nil {
+			// The held delivery goes right after this one.
+			delete(s.hooks.held, d.endpoint)
+			s.hooks.seq++
+			h.seq, h.due = s.hooks.seq, d.due
+		} else if s.hooks.rng.Float64() < c.Reorder {
+			if s.hooks.held == nil {
+				s.hooks.held = map[string]*delivery{}
+			}
+			s.hooks.held[d.endpoint] = d
+			d.due = d.due.Add(holdBack)
+		}
+	}
+	s.hooks.queue = append(s.hooks.queue, d)
 }
 
 // broadcastLocked tells the waiters of [Stripe.WaitDeliveries] that
@@ -345,8 +372,8 @@ func (s *Stripe) dispatch() {
 			ds := due[ep]
 			sort.Slice(ds, func(i, j int) bool { return ds[i].seq < ds[j].seq })
 			pick := ds[0]
-			if c := s.cfg.Webhooks.Chaos; c != nil && len(ds) > 1 && s.hooks.rng.Float64() < c.Reorder {
-				pick = ds[s.hooks.rng.IntN(len(ds))]
+			if s.hooks.held[ep] == pick {
+				delete(s.hooks.held, ep) // its hold ran out
 			}
 			s.hooks.queue = slices.DeleteFunc(s.hooks.queue, func(d *delivery) bool { return d == pick })
 			s.hooks.inflight[ep] = true
@@ -427,8 +454,8 @@ func (s *Stripe) send(d *delivery) {
 		level = slog.LevelWarn
 	}
 	s.cfg.Logger.LogAttrs(context.Background(), level, "billingtest: webhook delivery",
-		slog.String("event", d.ev.id), slog.String("type", d.ev.typ), slog.String("endpoint", d.endpoint),
-		slog.Int("attempt", d.attempts), slog.Int("status", status), slog.String("error", a.Err), slog.Bool("final", final))
+		slog.String("event", a.EventID), slog.String("type", a.EventType), slog.String("endpoint", a.Endpoint),
+		slog.Int("attempt", a.Attempt), slog.Int("status", status), slog.String("error", a.Err), slog.Bool("final", final))
 }
 
 // backoff is the wait after the given number of failed attempts: first,
