@@ -11,6 +11,7 @@ import (
 	"github.com/contafy/billing/billingtest"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/customer"
+	"github.com/stripe/stripe-go/v76/paymentmethod"
 	"github.com/stripe/stripe-go/v76/subscription"
 )
 
@@ -96,19 +97,30 @@ func setUpAccount(ctx context.Context, api billing.StripeAPI, plans billing.Pric
 	return account{portalConfiguration: pc.ID, webhookSecret: we.Secret}, nil
 }
 
-// subscribe gives each paid user with a customer an email and an active
-// subscription to their plan's price, through the API. Its events are
+// subscribe gives each paid user with a customer an email, a default
+// payment method (a test Visa) and an active subscription to their plan's
+// price, through the API. Its events are
 // delivered to the demo's webhook endpoint; subscribe returns once they
 // have been.
 func subscribe(ctx context.Context, emu *billingtest.Stripe, api billing.StripeAPI, users []User, prices map[billing.Plan]string) error {
 	customers := customer.Client{B: api.B, Key: api.Key}
 	subs := subscription.Client{B: api.B, Key: api.Key}
+	methods := paymentmethod.Client{B: api.B, Key: api.Key}
 	for _, u := range users {
 		plan, _ := billing.ParsePlan(u.Plan) // checked by seed
 		if u.StripeCustomerID == "" || !plan.Paid() {
 			continue
 		}
-		cp := &stripe.CustomerParams{Email: stripe.String(u.ID + "@example.com"), Name: stripe.String(u.ID)}
+		pp := &stripe.PaymentMethodAttachParams{Customer: stripe.String(u.StripeCustomerID)}
+		pp.Context = ctx
+		pm, err := methods.Attach("pm_card_visa", pp) // Stripe's test Visa, 4242
+		if err != nil {
+			return fmt.Errorf("emulator: payment method of %s: %w", u.ID, err)
+		}
+		cp := &stripe.CustomerParams{
+			Email: stripe.String(u.ID + "@example.com"), Name: stripe.String(u.ID),
+			InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String(pm.ID)},
+		}
 		cp.Context = ctx
 		if _, err := customers.Update(u.StripeCustomerID, cp); err != nil {
 			return fmt.Errorf("emulator: customer %s: %w", u.StripeCustomerID, err)
