@@ -64,7 +64,8 @@ func ExampleStore_Schema() {
 	}
 	fmt.Print(store.Schema())
 	// Output:
-	// -- github.com/contafy/billing/sqlstore schema (postgres)
+	// -- github.com/contafy/billing/sqlstore schema (postgres), version 2
+	// -- version 1: users, subscriptions, processed event ids
 	// CREATE TABLE IF NOT EXISTS "billing_users" (
 	//     user_id            TEXT PRIMARY KEY,
 	//     plan               TEXT NOT NULL DEFAULT 'FREE',
@@ -88,6 +89,42 @@ func ExampleStore_Schema() {
 	//     expires_at BIGINT NOT NULL                  -- unix milliseconds
 	// );
 	// CREATE INDEX IF NOT EXISTS "billing_events_expires_at_idx" ON "billing_events" (expires_at);
+	// -- version 2: lifecycle facts and items of subscriptions, customers' features, the plan-change outbox
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN items                TEXT;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN cancel_at_period_end BOOLEAN NOT NULL DEFAULT FALSE;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN cancel_at            BIGINT;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN canceled_at          BIGINT;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN ended_at             BIGINT;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN current_period_start BIGINT;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN current_period_end   BIGINT;
+	// ALTER TABLE "billing_subscriptions" ADD COLUMN trial_end            BIGINT;
+	// CREATE TABLE IF NOT EXISTS "billing_features" (
+	//     customer_id   TEXT PRIMARY KEY,
+	//     features      TEXT NOT NULL,                -- JSON array of lookup keys, sorted
+	//     event_created BIGINT NOT NULL,              -- order key, as for subscriptions
+	//     event_seq     BIGINT NOT NULL,
+	//     event_id      TEXT NOT NULL DEFAULT '',
+	//     updated_at    BIGINT NOT NULL               -- unix milliseconds
+	// );
+	// CREATE TABLE IF NOT EXISTS "billing_outbox" (
+	//     change_seq    BIGSERIAL PRIMARY KEY, -- the change id is 'chg_' and this number; per user, commit order
+	//     user_id       TEXT NOT NULL,
+	//     before_view   TEXT NOT NULL,                -- JSON
+	//     after_view    TEXT NOT NULL,                -- JSON
+	//     cause         TEXT NOT NULL,                -- JSON
+	//     committed_at  BIGINT NOT NULL,              -- unix milliseconds
+	//     claim_token   TEXT,                         -- the live claim's, if any
+	//     claimed_until BIGINT,                       -- unix milliseconds
+	//     retry_at      BIGINT NOT NULL DEFAULT 0,    -- unix milliseconds: not due before
+	//     attempts      INTEGER NOT NULL DEFAULT 0
+	// );
+	// CREATE INDEX IF NOT EXISTS "billing_outbox_user_id_idx" ON "billing_outbox" (user_id, change_seq);
+	// -- the schema version, which Migrate reads
+	// CREATE TABLE IF NOT EXISTS "billing_schema_version" (
+	//     version    INTEGER PRIMARY KEY,
+	//     applied_at BIGINT NOT NULL                  -- unix milliseconds, 0 when applied by hand
+	// );
+	// INSERT INTO "billing_schema_version" (version, applied_at) VALUES (1, 0), (2, 0) ON CONFLICT (version) DO NOTHING;
 }
 
 // An application's own users table, keyed by an integer id.
@@ -108,7 +145,8 @@ func ExampleWithUsersTable() {
 	schema := store.Schema()
 	fmt.Print(schema[:strings.Index(schema, "CREATE")])
 	// Output:
-	// -- github.com/contafy/billing/sqlstore schema (postgres)
+	// -- github.com/contafy/billing/sqlstore schema (postgres), version 2
 	// -- Users are the application's table "public"."accounts": the store reads and writes its columns
 	// -- id (key), plan (text: FREE, BASIC, PRO), stripe_customer_id (text, nullable, indexed), stripe_subscription_id (text, nullable).
+	// -- version 1: users, subscriptions, processed event ids
 }

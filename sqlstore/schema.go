@@ -102,13 +102,18 @@ func quoteIdent(d Dialect, name string) (string, error) {
 }
 
 // Schema returns the SQL statements that create the store's tables and
-// indexes, each ending with a semicolon, in the store's dialect and with its
-// table names: what [Store.Migrate] runs, for teams that run their
-// migrations themselves. With [WithUsersTable] it does not create the users
-// table; a comment names the columns the store needs in it.
+// indexes in an empty database, each ending with a semicolon, in the
+// store's dialect and with its table names: what [Store.Migrate] runs
+// there, for teams that run their migrations themselves. The statements
+// come in the schema's versions, each under a comment naming it, and end
+// with the rows of the schema version table that Migrate reads: a database
+// made by an earlier version's schema is upgraded by the statements of the
+// later versions and their version rows (or by Migrate). With
+// [WithUsersTable] it does not create the users table; a comment names the
+// columns the store needs in it.
 func (s *Store) Schema() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "-- github.com/contafy/billing/sqlstore schema (%s)\n", s.dialect)
+	fmt.Fprintf(&b, "-- github.com/contafy/billing/sqlstore schema (%s), version %d\n", s.dialect, len(s.migrations()))
 	if !s.ownUsers {
 		u := s.cfg.users
 		fmt.Fprintf(&b, "-- Users are the application's table %s: the store reads and writes its columns\n", s.t.users)
@@ -118,15 +123,56 @@ func (s *Store) Schema() string {
 		}
 		b.WriteString(".\n")
 	}
-	for _, st := range s.schema() {
-		b.WriteString(st)
-		b.WriteString(";\n")
+	for _, m := range s.migrations() {
+		fmt.Fprintf(&b, "-- version %d: %s\n", m.version, m.what)
+		for _, st := range m.statements {
+			b.WriteString(st)
+			b.WriteString(";\n")
+		}
 	}
+	b.WriteString("-- the schema version, which Migrate reads\n")
+	b.WriteString(s.versionTable())
+	b.WriteString(";\n")
+	fmt.Fprintf(&b, "INSERT INTO %s (version, applied_at) VALUES ", s.t.version)
+	for i, m := range s.migrations() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, 0)", m.version)
+	}
+	b.WriteString(" ON CONFLICT (version) DO NOTHING;\n")
 	return b.String()
 }
 
-// schema returns the statements of [Store.Schema], without semicolons.
-func (s *Store) schema() []string {
+// migration is one version of the schema: the statements that take a
+// database of the previous version to it.
+type migration struct {
+	version    int
+	what       string
+	statements []string
+}
+
+// migrations returns the schema's versions in order. A version's
+// statements never change once released: a change of the schema is a new
+// version.
+func (s *Store) migrations() []migration {
+	return []migration{
+		{1, "users, subscriptions, processed event ids", s.schemaV1()},
+		{2, "lifecycle facts and items of subscriptions, customers' features, the plan-change outbox", s.schemaV2()},
+	}
+}
+
+// versionTable is the statement creating the table of applied versions.
+func (s *Store) versionTable() string {
+	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+    version    INTEGER PRIMARY KEY,
+    applied_at BIGINT NOT NULL                  -- unix milliseconds, 0 when applied by hand
+)`, s.t.version)
+}
+
+// schemaV1 is the schema of the first release: every statement creates a
+// table or an index if it does not exist.
+func (s *Store) schemaV1() []string {
 	var st []string
 	if s.ownUsers {
 		st = append(st, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
@@ -158,29 +204,107 @@ func (s *Store) schema() []string {
 	return st
 }
 
-// Migrate creates the store's tables and indexes if they do not exist. It is
-// idempotent and safe to call from several replicas at once (on PostgreSQL
-// it holds an advisory lock while it runs; on SQLite the write lock). With
-// [WithUsersTable] it checks that the application's table has the
-// configured columns instead of creating it.
+// schemaV2 adds the lifecycle facts and items to the subscriptions (new
+// columns with defaults: the rows of version 1 keep their values and read
+// as subscriptions without facts), the customers' features and the
+// outbox of plan changes.
+func (s *Store) schemaV2() []string {
+	serial := "BIGSERIAL PRIMARY KEY"
+	if s.dialect == SQLite {
+		// AUTOINCREMENT: an id is never used again, even after the row
+		// with the highest id is deleted (a change id must stay unique).
+		serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
+	}
+	var st []string
+	for _, col := range []string{
+		"items                TEXT", // JSON array of the items, NULL for none
+		"cancel_at_period_end BOOLEAN NOT NULL DEFAULT FALSE",
+		"cancel_at            BIGINT", // times: unix seconds, NULL when not set
+		"canceled_at          BIGINT",
+		"ended_at             BIGINT",
+		"current_period_start BIGINT",
+		"current_period_end   BIGINT",
+		"trial_end            BIGINT",
+	} {
+		st = append(st, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s", s.t.subs, col))
+	}
+	st = append(st,
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+    customer_id   TEXT PRIMARY KEY,
+    features      TEXT NOT NULL,                -- JSON array of lookup keys, sorted
+    event_created BIGINT NOT NULL,              -- order key, as for subscriptions
+    event_seq     BIGINT NOT NULL,
+    event_id      TEXT NOT NULL DEFAULT '',
+    updated_at    BIGINT NOT NULL               -- unix milliseconds
+)`, s.t.features),
+		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+    change_seq    %s, -- the change id is 'chg_' and this number; per user, commit order
+    user_id       TEXT NOT NULL,
+    before_view   TEXT NOT NULL,                -- JSON
+    after_view    TEXT NOT NULL,                -- JSON
+    cause         TEXT NOT NULL,                -- JSON
+    committed_at  BIGINT NOT NULL,              -- unix milliseconds
+    claim_token   TEXT,                         -- the live claim's, if any
+    claimed_until BIGINT,                       -- unix milliseconds
+    retry_at      BIGINT NOT NULL DEFAULT 0,    -- unix milliseconds: not due before
+    attempts      INTEGER NOT NULL DEFAULT 0
+)`, s.t.outbox, serial),
+		fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (user_id, change_seq)`, s.t.outboxIdx, s.t.outbox),
+	)
+	return st
+}
+
+// Migrate brings the database to the store's schema: it creates the tables
+// in an empty database, and upgrades one made by an earlier version of
+// this package (for example version 1, before the lifecycle facts, the
+// features and the outbox) in place, keeping every row: new columns get
+// defaults, new tables start empty. The versions applied are recorded in
+// the table billing_schema_version (with the prefix of [WithTablePrefix]).
+// All of it is one transaction, so a failure changes nothing; it is
+// idempotent and safe to call from several replicas at once: on
+// PostgreSQL it holds a transaction-scoped advisory lock while it runs
+// (the others wait, then find the schema current), on SQLite the write
+// lock (BEGIN IMMEDIATE). A database of a later version than this
+// package's is left alone. With [WithUsersTable] it never touches the
+// application's table: it checks that the table has the configured
+// columns.
 func (s *Store) Migrate(ctx context.Context) error {
+	migrate := func(q querier) error {
+		if s.dialect == Postgres {
+			if _, err := q.ExecContext(ctx, s.q.lockCustomer, s.cfg.lockSpace, 0); err != nil {
+				return err
+			}
+		}
+		if _, err := q.ExecContext(ctx, s.versionTable()); err != nil {
+			return err
+		}
+		var current int
+		if err := q.QueryRowContext(ctx, s.q.schemaVersion).Scan(&current); err != nil {
+			return err
+		}
+		for _, m := range s.migrations() {
+			if m.version <= current {
+				continue
+			}
+			for _, st := range m.statements {
+				if _, err := q.ExecContext(ctx, st); err != nil {
+					return fmt.Errorf("version %d: %w", m.version, err)
+				}
+			}
+			if _, err := q.ExecContext(ctx, s.q.recordVersion, m.version, s.cfg.now().UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	err := s.retry(ctx, func() error {
 		return s.inTx(ctx, func(q querier) (bool, error) {
-			if s.dialect == Postgres {
-				if _, err := q.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, s.cfg.lockSpace); err != nil {
-					return false, err
-				}
-			}
-			for _, st := range s.schema() {
-				if _, err := q.ExecContext(ctx, st); err != nil {
-					return false, err
-				}
-			}
-			return true, nil
+			err := migrate(q)
+			return err == nil, err
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
+		return fmt.Errorf("sqlstore: migrate (nothing was changed; check that the database user may create and alter tables): %w", err)
 	}
 	if !s.ownUsers {
 		rows, err := s.db.QueryContext(ctx, s.q.checkUsers)

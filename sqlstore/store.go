@@ -49,8 +49,9 @@ type config struct {
 type Option func(*config)
 
 // WithTablePrefix sets the prefix of the store's table and index names.
-// Default: "billing_" (tables billing_users, billing_subscriptions and
-// billing_events). It must be letters, digits and underscores.
+// Default: "billing_" (tables billing_users, billing_subscriptions,
+// billing_events, billing_features, billing_outbox and
+// billing_schema_version). It must be letters, digits and underscores.
 func WithTablePrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
@@ -100,8 +101,9 @@ func WithClock(now func() time.Time) Option {
 
 // tables are the quoted table and index names.
 type tables struct {
-	users, subs, events, subsIdx, eventsIdx string
-	uID, uPlan, uCustomer, uSub             string // quoted users columns; uSub "" if none
+	users, subs, events, features, outbox, version string
+	subsIdx, eventsIdx, outboxIdx                  string
+	uID, uPlan, uCustomer, uSub                    string // quoted users columns; uSub "" if none
 }
 
 // queries are the statements, built once in New in the dialect's
@@ -116,6 +118,7 @@ type queries struct {
 	upsertUser                       string
 	subscription                     string
 	cleanupBatch, cleanupAll         string
+	schemaVersion, recordVersion     string
 }
 
 // New returns a Store on db, whose engine is d. It checks the options but
@@ -170,8 +173,12 @@ func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 		users:     name(u.Name),
 		subs:      name(cfg.prefix + "subscriptions"),
 		events:    name(cfg.prefix + "events"),
+		features:  name(cfg.prefix + "features"),
+		outbox:    name(cfg.prefix + "outbox"),
+		version:   name(cfg.prefix + "schema_version"),
 		subsIdx:   name(cfg.prefix + "subscriptions_customer_id_idx"),
 		eventsIdx: name(cfg.prefix + "events_expires_at_idx"),
+		outboxIdx: name(cfg.prefix + "outbox_user_id_idx"),
 		uID:       name(u.ID),
 		uPlan:     name(u.Plan),
 		uCustomer: name(u.CustomerID),
@@ -228,11 +235,14 @@ WHERE subscription_id = ?`, t.subs),
 		subscription: fmt.Sprintf("SELECT customer_id, status, plan, price_id FROM %s WHERE subscription_id = ?", t.subs),
 		cleanupBatch: fmt.Sprintf("DELETE FROM %[1]s WHERE event_id IN (SELECT event_id FROM %[1]s WHERE expires_at < ? LIMIT 1000)", t.events),
 		cleanupAll:   fmt.Sprintf("DELETE FROM %s WHERE expires_at < ?", t.events),
+
+		schemaVersion: fmt.Sprintf("SELECT COALESCE(MAX(version), 0) FROM %s", t.version),
+		recordVersion: fmt.Sprintf("INSERT INTO %s (version, applied_at) VALUES (?, ?)", t.version),
 	}
 	if s.dialect == Postgres {
 		for _, p := range []*string{&q.user, &q.userByCustomer, &q.claim, &q.lockCustomer, &q.selectSub, &q.insertSub, &q.updateSub,
 			&q.customerSubs, &q.setPlan, &q.lockUser, &q.unlinkOthers, &q.linkUser, &q.upsertUser, &q.subscription,
-			&q.cleanupBatch, &q.cleanupAll} {
+			&q.cleanupBatch, &q.cleanupAll, &q.recordVersion} {
 			*p = numbered(*p)
 		}
 	}
