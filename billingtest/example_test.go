@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/stripe/stripe-go/v76"
 )
 
 // A portal service against the fake Stripe: one call per session, and a
@@ -73,4 +75,43 @@ func ExampleNewStaticAuth() {
 	// tok_free 403
 	// tok_nocust 404
 	// tok_expired 401
+}
+
+// The emulator as an app's tests use it: a portal session whose URL opens
+// the hosted page, a webhook endpoint of the app, and the clock moved by a
+// period, which renews both seeded subscriptions and delivers the events.
+func ExampleNewEmulator() {
+	emu, err := billingtest.NewEmulator(billingtest.EmulatorConfig{}) // in a test: billingtest.StartEmulator(t, cfg)
+	if err != nil {
+		panic(err)
+	}
+	defer emu.Close()
+	emu.Seed()
+
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})) // the app's webhook handler
+	defer app.Close()
+	emu.AddWebhookEndpoint(app.URL+billingtest.WebhookPath, "customer.subscription.updated", "customer.subscription.deleted")
+
+	sess, err := emu.SessionClient().New(&stripe.BillingPortalSessionParams{
+		Customer: stripe.String(billingtest.CustomerPro), ReturnURL: stripe.String(billingtest.ReturnURL)})
+	if err != nil {
+		panic(err)
+	}
+	resp, err := emu.HTTPClient().Get(sess.URL)
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	fmt.Println(strings.HasPrefix(sess.URL, emu.URL()+"/p/session/"), resp.StatusCode)
+
+	if err := emu.AdvanceClock(context.Background(), 30*24*time.Hour); err != nil {
+		panic(err)
+	}
+	for _, d := range emu.Deliveries() {
+		fmt.Println(d.EventType, d.Status)
+	}
+	// Output:
+	// true 200
+	// customer.subscription.updated 200
+	// customer.subscription.updated 200
 }

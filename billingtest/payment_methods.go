@@ -35,6 +35,9 @@ type testCard struct{ brand, last4 string }
 // payment succeeds; declines are not emulated.
 var testCards = map[string]testCard{"visa": {"visa", "4242"}, "mastercard": {"mastercard", "4444"}, "amex": {"amex", "8431"}}
 
+// testCardNames lists testCards' names in a stable order.
+var testCardNames = []string{"visa", "mastercard", "amex"}
+
 func (m *methodRec) object() map[string]any {
 	exp := m.Created.AddDate(3, 0, 0)
 	return map[string]any{
@@ -63,6 +66,14 @@ func (s *Stripe) newMethodLocked(card string) *methodRec {
 func (s *Stripe) attachLocked(m *methodRec, customer string, o origin) {
 	m.Customer = customer
 	s.emitLocked("payment_method.attached", m.object(), nil, o)
+}
+
+// setDefaultMethodLocked makes m the customer's
+// invoice_settings.default_payment_method and emits customer.updated.
+func (s *Stripe) setDefaultMethodLocked(c *StripeCustomer, m *methodRec, o origin) {
+	old := customerJSON(c)
+	c.DefaultPaymentMethod = m.ID
+	s.emitChangeLocked("customer.updated", old, customerJSON(c), o)
 }
 
 // PaymentMethods returns the payment methods attached to customer, newest

@@ -90,6 +90,34 @@ func nonNil(s []string) []string {
 	return slices.Clone(s)
 }
 
+// allowedPricesLocked returns the price ids a plan change may pick under
+// c: its products' prices, or, when it lists none, every active recurring
+// price of the catalog (oldest first).
+func (s *Stripe) allowedPricesLocked(c *portalConfig) []string {
+	var out []string
+	if len(c.updateProducts) > 0 {
+		for _, p := range c.updateProducts {
+			for _, id := range p.prices {
+				if pr, ok := s.catalog.prices[id]; ok && pr.Active && pr.Interval != "" && !slices.Contains(out, id) {
+					out = append(out, id)
+				}
+			}
+		}
+		return out
+	}
+	var ps []*priceRec
+	for _, p := range s.catalog.prices {
+		if p.Active && p.Interval != "" {
+			ps = append(ps, p)
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].seq < ps[j].seq })
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
 var (
 	customerUpdates = []string{"email", "address", "name", "phone", "shipping", "tax_id"}
 	planUpdates     = []string{"price", "quantity", "promotion_code"}

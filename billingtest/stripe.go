@@ -62,9 +62,9 @@ const (
 // connection counting and fault injection. It decodes what stripe-go v76
 // sends (form-encoded bodies, Bearer or basic key auth) and answers JSON
 // shaped like Stripe's, with a Request-Id header on every reply, so that
-// stripe-go's real clients work against it. The package documentation's
-// "The emulator" section is its contract: the endpoints, ids, URLs, what it
-// does and what it leaves out.
+// stripe-go's real clients work against it. The section "The emulator" of
+// the package documentation is its contract: the endpoints, ids, URLs,
+// what it does and what it leaves out.
 //
 // Faults and [Stripe.CallCount] use the emulator's own patterns (a path, a
 // path prefix ending in "/", "*"), which match before routing. A Stripe is
