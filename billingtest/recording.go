@@ -112,8 +112,11 @@ func (s *Stripe) Connections() int {
 	return s.conns
 }
 
-// Reset forgets the recorded calls, the created portal sessions and every
-// pending fault. Customers, subscriptions and the connection count stay.
+// Reset forgets the recorded calls, the created portal sessions (as
+// [Stripe.Sessions] lists them; their hosted pages keep working) and every
+// pending fault. The rest of the state stays: customers, subscriptions,
+// the catalog, invoices, payment methods, configurations, webhook
+// endpoints, events and deliveries, the clock and the connection count.
 // The fake keeps every call and session until Reset: a long benchmark
 // should call it now and then (outside the timer).
 func (s *Stripe) Reset() {

@@ -168,10 +168,10 @@ func newStripe(cfg EmulatorConfig, ln net.Listener) (*Stripe, error) {
 }
 
 // URL is the emulator's base URL (http://127.0.0.1:port), what a stripe-go
-// BackendConfig.URL takes. It is where the emulator listens; the URLs it
-// hands out (portal sessions, invoices) start with
-// [EmulatorConfig].PublicURL, by default the same.
-func (s *Stripe) URL() string { return s.srv.URL }
+// BackendConfig.URL takes: where it listens, an unspecified host (":0")
+// written as 127.0.0.1. The URLs it hands out (portal sessions, invoices)
+// start with [EmulatorConfig].PublicURL, by default the same.
+func (s *Stripe) URL() string { return publicURL(s.srv.Listener.Addr()) }
 
 // Close ends slow replies and webhook deliveries in progress, stops every
 // goroutine the emulator started, shuts the server down and closes the
@@ -214,7 +214,7 @@ type BackendConfig struct {
 // It touches none of stripe-go's globals.
 func (s *Stripe) NewBackend(c BackendConfig) stripe.Backend {
 	cfg := &stripe.BackendConfig{
-		URL:               stripe.String(s.srv.URL),
+		URL:               stripe.String(s.URL()),
 		HTTPClient:        c.HTTPClient,
 		MaxNetworkRetries: c.MaxNetworkRetries,
 		LeveledLogger:     c.Logger,
