@@ -81,7 +81,16 @@
 //	                              test clock forward by 721h, 303 to /account
 //
 // With JavaScript, "Manage billing" posts to the JSON endpoint and follows
-// the url it answers. The portal's return URL is /billing/return. The two
+// the url it answers. The portal's return URL is /billing/return (with the
+// in-process emulator it first waits, at most 2 s, for the emulator's
+// pending webhook deliveries, so that the account page shows what was just
+// done in the portal). The deep links end both of the portal's ways: the
+// payment method update and the plan change on its hosted confirmation,
+// the update confirm and the cancellation by a redirect to the return URL
+// (which is therefore always among the allowed return URLs). Each form on
+// the account page has an id: #manage-billing, #flow-payment-method-update,
+// #flow-subscription-update, #flow-update-confirm-PRICE,
+// #flow-subscription-cancel, #advance-clock. The two
 // POST routes refuse cross-origin requests (net/http's
 // CrossOriginProtection). The clock button shows only when the Stripe in use
 // may have a test clock: the in-process emulator, or a -stripe-url (a

@@ -202,6 +202,8 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 			allow = append(allow, a)
 		}
 	}
+	// The deep links' after-completion redirect goes to the return URL.
+	allow = append(allow, *returnURL)
 	svc, err := billing.NewPortalService(billing.PortalConfig{
 		Stripe:            &session.Client{B: backend, Key: key},
 		Subscriptions:     &subscription.Client{B: backend, Key: key}, // proves a flow's subscription is the user's
@@ -265,10 +267,14 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle("GET /billing/return", rs)
+	if emu != nil {
+		mux.Handle("GET /billing/return", afterDeliveries(emu, rs))
+	} else {
+		mux.Handle("GET /billing/return", rs)
+	}
 	(&pages{
 		auth: auth, store: store, portal: svc, subs: subs, prices: priceList(plans),
-		clock: clk, clockOf: clockOf, log: log,
+		returnURL: *returnURL, clock: clk, clockOf: clockOf, log: log,
 	}).register(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 

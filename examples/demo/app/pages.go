@@ -68,14 +68,15 @@ func (c emulatorClock) AdvanceClock(ctx context.Context, d time.Duration) error 
 
 // pages serves the browser pages.
 type pages struct {
-	auth    *tokenAuth
-	store   Store
-	portal  *billing.PortalService
-	subs    *subscription.Client
-	prices  []pricePlan // the -price-plans entries that are price ids, for the update-confirm buttons
-	clock   clock       // nil: no test clock (real Stripe, stripe-mock)
-	clockOf string      // what the clock is, for the page
-	log     *slog.Logger
+	auth      *tokenAuth
+	store     Store
+	portal    *billing.PortalService
+	subs      *subscription.Client
+	prices    []pricePlan // the -price-plans entries that are price ids, for the update-confirm buttons
+	returnURL string      // where a deep link that redirects on completion goes: the return sync
+	clock     clock       // nil: no test clock (real Stripe, stripe-mock)
+	clockOf   string      // what the clock is, for the page
+	log       *slog.Logger
 }
 
 // pricePlan is one price id of the price table and the plan it grants.
@@ -257,9 +258,18 @@ func (p *pages) openPortal(w http.ResponseWriter, r *http.Request) {
 // flow builds the deep-link flow typ for the user: the flows that act on a
 // subscription act on the user's current one (the stored one, else the
 // customer's first active one in Stripe); an update confirm changes its
-// first item to price.
+// first item to price. What happens on completion shows both of the
+// portal's ways: the payment method update and the plan change end on
+// the portal's hosted confirmation (with a link back), the update confirm
+// and the cancellation redirect to the return URL (the return sync).
 func (p *pages) flow(ctx context.Context, userID string, typ billing.FlowType, price string) (*billing.Flow, error) {
 	f := &billing.Flow{Type: typ}
+	switch typ {
+	case billing.FlowPaymentMethodUpdate, billing.FlowSubscriptionUpdate:
+		f.AfterCompletion = &billing.AfterCompletion{Type: billing.AfterHostedConfirmation, Message: "Done: go back to the demo to see your account."}
+	default:
+		f.AfterCompletion = &billing.AfterCompletion{Type: billing.AfterRedirect, ReturnURL: p.returnURL}
+	}
 	if typ == billing.FlowPaymentMethodUpdate {
 		return f, nil
 	}
@@ -411,10 +421,10 @@ button { font: inherit; padding: .3rem .8rem; }
 </form>
 <p id="portal-error" class="error" hidden></p>
 <p>Or go straight to one step of the portal:</p>
-<form method="post" action="/billing/portal"><input type="hidden" name="flow" value="payment_method_update"><button type="submit" id="flow-payment-method-update">Update payment method</button></form>
-<form method="post" action="/billing/portal"><input type="hidden" name="flow" value="subscription_update"><button type="submit" id="flow-subscription-update">Change plan</button></form>
-{{range .Prices}}<form method="post" action="/billing/portal"><input type="hidden" name="flow" value="subscription_update_confirm"><input type="hidden" name="price" value="{{.Price}}"><button type="submit" id="flow-update-confirm-{{.Price}}">Switch to {{.Plan}}</button></form>
-{{end}}<form method="post" action="/billing/portal"><input type="hidden" name="flow" value="subscription_cancel"><button type="submit" id="flow-subscription-cancel">Cancel subscription</button></form>
+<form id="flow-payment-method-update" method="post" action="/billing/portal"><input type="hidden" name="flow" value="payment_method_update"><button type="submit">Update payment method</button></form>
+<form id="flow-subscription-update" method="post" action="/billing/portal"><input type="hidden" name="flow" value="subscription_update"><button type="submit">Change plan</button></form>
+{{range .Prices}}<form id="flow-update-confirm-{{.Price}}" method="post" action="/billing/portal"><input type="hidden" name="flow" value="subscription_update_confirm"><input type="hidden" name="price" value="{{.Price}}"><button type="submit">Switch to {{.Plan}}</button></form>
+{{end}}<form id="flow-subscription-cancel" method="post" action="/billing/portal"><input type="hidden" name="flow" value="subscription_cancel"><button type="submit">Cancel subscription</button></form>
 {{with .Clock}}
 <h2>Test clock</h2>
 <form id="advance-clock" method="post" action="/billing/advance-clock">
