@@ -229,6 +229,13 @@ func TestBadParams(t *testing.T) {
 		{"events created not a number", "GET", "/v1/events", v("created[gte]", "yesterday"), 400, "created[gte]"},
 		{"active entitlements without customer", "GET", "/v1/entitlements/active_entitlements", v(), 400, "customer"},
 		{"feature without lookup key", "POST", "/v1/entitlements/features", v("name", "Export"), 400, "lookup_key"},
+		{"flow redirect without url", "POST", "/v1/billing_portal/sessions", v("customer", billingtest.CustomerPro, "return_url", billingtest.ReturnURL,
+			"flow_data[type]", "payment_method_update", "flow_data[after_completion][type]", "redirect"), 400, "flow_data[after_completion][redirect][return_url]"},
+		{"flow redirect to a script", "POST", "/v1/billing_portal/sessions", v("customer", billingtest.CustomerPro, "return_url", billingtest.ReturnURL,
+			"flow_data[type]", "payment_method_update", "flow_data[after_completion][type]", "redirect",
+			"flow_data[after_completion][redirect][return_url]", "javascript:alert(1)"), 400, "flow_data[after_completion][redirect][return_url]"},
+		{"flow bad completion", "POST", "/v1/billing_portal/sessions", v("customer", billingtest.CustomerPro, "return_url", billingtest.ReturnURL,
+			"flow_data[type]", "payment_method_update", "flow_data[after_completion][type]", "confetti"), 400, "flow_data[after_completion][type]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ func (s *Stripe) runDueLocked() (int, error) {
 			if sub.Status != "active" && sub.Status != "trialing" {
 				continue
 			}
-			t, c := sub.CurrentPeriodEnd, false
+			t, c := sub.CurrentPeriodEnd, sub.CancelAtPeriodEnd
 			if !sub.CancelAt.IsZero() && !sub.CancelAt.After(t) {
 				t, c = sub.CancelAt, true
 			}

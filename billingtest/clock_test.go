@@ -102,6 +102,17 @@ func TestClock(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a spec canceling at period end", func(t *testing.T) {
+		s := billingtest.StartStripe(t)
+		s.PutSubscription(billingtest.SubscriptionSpec{ID: "sub_spec", Customer: "cus_spec", CancelAtPeriodEnd: true,
+			CurrentPeriodEnd: s.Now().Add(time.Hour)})
+		if err := s.AdvanceClock(context.Background(), 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if sub, _ := s.Subscription("sub_spec"); sub.Status != "canceled" || len(s.Events("customer.subscription.deleted")) != 1 {
+			t.Errorf("after its period end: %+v, events %v", sub, eventTypes(s, 0))
+		}
+	})
 	t.Run("backwards", func(t *testing.T) {
 		s := billingtest.StartStripe(t)
 		if err := s.AdvanceClock(context.Background(), -time.Hour); err == nil {

@@ -265,6 +265,20 @@ func (s *Stripe) checkFlow(form url.Values, cus string) (url.Values, int, *apiEr
 		return nil, 0, nil
 	}
 	typ := flow.Get("flow_data[type]")
+	switch flow.Get("flow_data[after_completion][type]") {
+	case "", "portal_homepage", "hosted_confirmation":
+	case "redirect":
+		const param = "flow_data[after_completion][redirect][return_url]"
+		if u := flow.Get(param); u == "" {
+			m := missingParam(param)
+			return nil, http.StatusBadRequest, &m
+		} else if !validURL(u) {
+			return nil, http.StatusBadRequest, &apiError{Type: "invalid_request_error", Code: "url_invalid", Param: param, Message: "Not a valid URL"}
+		}
+	default:
+		return nil, http.StatusBadRequest, &apiError{Type: "invalid_request_error", Code: "parameter_invalid_string", Param: "flow_data[after_completion][type]",
+			Message: "Invalid flow_data[after_completion][type]: use redirect, hosted_confirmation or portal_homepage."}
+	}
 	if !flowTypes[typ] {
 		return nil, http.StatusBadRequest, &apiError{Type: "invalid_request_error", Code: "parameter_invalid_string", Param: "flow_data[type]",
 			Message: "Invalid flow_data[type]."}

@@ -292,12 +292,12 @@ func (s *Stripe) changeSubLocked(sub *SubscriptionSpec, ch subChange, o origin) 
 	switch {
 	case newPeriod:
 		sub.CurrentPeriodStart, sub.CurrentPeriodEnd = now, now.Add(period(sub.Interval, sub.IntervalCount))
-		if sub.CancelAtPeriodEnd {
-			sub.CancelAt = sub.CurrentPeriodEnd
-		}
 		inv = s.newInvoiceLocked(sub, "subscription_update", now)
 	case planChanged && sub.Status != "trialing" && !ch.noInvoice:
 		inv = s.prorationInvoiceLocked(sub, &before, now)
+	}
+	if sub.CancelAtPeriodEnd {
+		sub.CancelAt = sub.CurrentPeriodEnd // the period may have moved
 	}
 	if !s.emitChangeLocked("customer.subscription.updated", old, sub.object(), o) {
 		return 0, nil
