@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,13 +56,74 @@ type browser struct {
 	start time.Time
 }
 
-// newBrowser starts headless Chromium with a fresh profile, offline-minded
-// flags (no background networking, component updates, sync or QUIC, so
-// that a machine without internet waits for nothing), and one tab. It is
-// closed when t ends.
+// shared is the one Chromium of the test process, started by the first
+// test that needs it and stopped by TestMain; each test gets a tab in a
+// browser context of its own (cookies and storage apart).
+var shared struct {
+	once    sync.Once
+	ctx     context.Context // the first tab's; its browser lives as long
+	stop    func()
+	profile string // the fresh --user-data-dir
+	started time.Duration
+	err     error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.stop != nil {
+		shared.stop()
+	}
+	if shared.profile != "" {
+		os.RemoveAll(shared.profile)
+	}
+	os.Exit(code)
+}
+
+// startChromium starts headless Chromium bin with a fresh profile and
+// offline-minded flags: chromedp's defaults (no first run, headless, no
+// background networking, sync or extensions, ...) and what a machine
+// without internet, a GPU or a sandbox needs, so that it waits for nothing.
+func startChromium(bin string) {
+	shared.profile, shared.err = os.MkdirTemp("", "e2e-chromium-")
+	if shared.err != nil {
+		return
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(shared.profile),
+		chromedp.WindowSize(1000, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	shared.ctx, shared.stop = ctx, func() { cancelTab(); cancelAlloc() }
+	// The first Run starts the browser; it must not run under a timeout,
+	// whose end would close the browser.
+	start := time.Now()
+	if err := chromedp.Do(ctx); err != nil {
+		shared.err = fmt.Errorf("e2e: starting %s: %w", bin, err)
+	}
+	shared.started = time.Since(start)
+}
+
+// newBrowser returns a tab of the shared Chromium, in a new browser
+// context, closed when t ends. Screenshots go to artifacts/TEST/.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	bin := chromium(t)
+	first := false
+	shared.once.Do(func() { first = true; startChromium(bin) })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	if first {
+		t.Logf("started %s in %v", bin, shared.started.Round(time.Millisecond))
+	}
 	dir := os.Getenv(artifactsEnv)
 	if dir == "" {
 		dir = "artifacts"
@@ -73,33 +135,12 @@ func newBrowser(t *testing.T) *browser {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// chromedp's defaults (no first run, headless, no background
-	// networking, sync or extensions, ...) and what a machine without
-	// internet, a GPU or a sandbox needs.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1000, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
-	// The first Run starts the browser; it must not run under a step's
-	// timeout, whose end would close the browser.
-	start := time.Now()
+	ctx, cancel := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("e2e: starting %s: %v", bin, err)
+		t.Fatalf("e2e: opening a tab: %v", err)
 	}
-	t.Logf("started %s in %v; screenshots in %s", bin, time.Since(start).Round(time.Millisecond), dir)
+	t.Logf("screenshots in %s", dir)
 	return &browser{t: t, ctx: ctx, dir: dir, start: time.Now()}
 }
 
@@ -161,12 +202,12 @@ func (b *browser) fail(name, shot, msg string) {
 	b.t.Fatalf("step %d %q failed: %s\n  screenshot: %s\n  page: %s\n%s", b.n, name, msg, shot, url, indent(text))
 }
 
-// screenshot saves the viewport as NN-name.png and returns its path.
+// screenshot saves the whole page as NN-name.png and returns its path.
 func (b *browser) screenshot(name string) string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
 	path := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.n, slug(name)))
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: a PNG of the whole page
 	if err == nil {
 		err = os.WriteFile(path, png, 0o644)
 	}

@@ -9,7 +9,7 @@ import (
 // TestBrowserSignIn: the printed sign-in link sets the cookie and shows
 // the account page with the user's plan; signing out shows no plan.
 func TestBrowserSignIn(t *testing.T) {
-	d := startDemo(t) // first, so that it stops after the browser
+	d := startDemo(t) // first, so that it stops after the tab closes
 	b := newBrowser(t)
 	for _, u := range []struct{ token, plan string }{{"tok_basic", "BASIC"}, {"tok_pro", "PRO"}, {"tok_free", "FREE"}} {
 		b.navigate("sign in with "+u.token, d.URL+"/login?token="+u.token, 200)
@@ -26,4 +26,30 @@ func TestBrowserSignIn(t *testing.T) {
 		t.Error("a plan is shown after signing out")
 	}
 	b.navigate("unknown token", d.URL+"/login?token=tok_nope", 401)
+}
+
+// TestBrowserUsageFlow is the documented usage flow in a real browser:
+// "Manage billing" runs the page's script, which posts to the JSON endpoint
+// and follows the url.
+func TestBrowserUsageFlow(t *testing.T) {
+	d := startDemo(t)
+	usageFlow(t, d, &browserAgent{browser: newBrowser(t), demo: d.URL})
+}
+
+// TestBrowserPortalFeatures: the six features of the hosted portal.
+func TestBrowserPortalFeatures(t *testing.T) {
+	d := startDemo(t)
+	portalFeatures(t, d, &browserAgent{browser: newBrowser(t), demo: d.URL})
+}
+
+// TestBrowserDeepLinks: the four deep-link flows.
+func TestBrowserDeepLinks(t *testing.T) {
+	d := startDemo(t)
+	deepLinks(t, d, &browserAgent{browser: newBrowser(t), demo: d.URL})
+}
+
+// TestBrowserExpiry: a portal URL is single use and expires when idle.
+func TestBrowserExpiry(t *testing.T) {
+	d := startDemo(t)
+	expiry(t, d, &browserAgent{browser: newBrowser(t), demo: d.URL})
 }
