@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -8,6 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/contafy/billing/billingtest"
+	"github.com/stripe/stripe-go/v76"
 )
 
 var planElement = regexp.MustCompile(`<span id="plan">([A-Z]+)</span>`)
@@ -193,4 +198,69 @@ func TestDemoPortalForm(t *testing.T) {
 			t.Errorf("%q reached the log:\n%s", secret, logs)
 		}
 	}
+}
+
+// TestDemoAdvanceClock: the account page's clock button moves the
+// emulator's clock by a period, in-process or over HTTP (a billing
+// emulator as -stripe-url): a subscription canceled at the period end ends
+// and the plan is FREE; with a Stripe that has no clock the button is
+// absent and the route answers 501; a clock that fails is a 500 page.
+func TestDemoAdvanceClock(t *testing.T) {
+	cancelAndAdvance := func(t *testing.T, base string, emu *billingtest.Stripe, subID string) {
+		t.Helper()
+		p := &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(true)}
+		if _, err := emu.API().Subscriptions.Update(subID, p); err != nil {
+			t.Fatal(err)
+		}
+		if err := emu.WaitDeliveries(context.Background()); err != nil { // the webhook
+			t.Fatal(err)
+		}
+		c := signIn(t, base, "tok_basic")
+		if _, _, page := get(t, c, base+"/account"); !strings.Contains(page, `id="advance-clock"`) || !strings.Contains(page, `id="ends-on"`) {
+			t.Fatalf("account page without the clock button or the end date:\n%s", page)
+		}
+		status, loc, _ := postForm(t, c, base, "/billing/advance-clock", nil)
+		if status != http.StatusSeeOther || loc != "/account?done=clock" {
+			t.Fatalf("advance the clock: %d to %q, want 303 to /account?done=clock", status, loc)
+		}
+		_, _, page := get(t, c, base+loc)
+		if plan, _ := planOf(page); plan != "FREE" || !strings.Contains(page, `id="message"`) {
+			t.Errorf("after the period: #plan %q, want FREE and the note:\n%s", plan, page)
+		}
+	}
+	t.Run("in-process", func(t *testing.T) {
+		d, _ := startApp(t, nil)
+		cancelAndAdvance(t, d.URL, d.Stripe, subscriptionOf(t, d, "user_basic"))
+	})
+	t.Run("billing emulator", func(t *testing.T) {
+		// Its clock through POST /emulator/clock/advance on its address.
+		emu := billingtest.StartEmulator(t, billingtest.EmulatorConfig{})
+		base, _ := startDemo(t, map[string]string{"STRIPE_API_URL": emu.URL(), "STRIPE_SECRET_KEY": billingtest.TestKey})
+		c := signIn(t, base, "tok_basic")
+		before := emu.Now()
+		status, loc, page := postForm(t, c, base, "/billing/advance-clock", nil)
+		if status != http.StatusSeeOther || loc != "/account?done=clock" {
+			t.Fatalf("advance the clock: %d to %q, want 303 to /account?done=clock:\n%s", status, loc, page)
+		}
+		if moved := emu.Now().Sub(before); moved < 721*time.Hour || moved > 722*time.Hour {
+			t.Errorf("the emulator's clock moved %v, want 721h", moved)
+		}
+	})
+	t.Run("no clock", func(t *testing.T) {
+		base, _ := startDemo(t, map[string]string{"STRIPE_SECRET_KEY": "sk_test_nowhere"})
+		c := signIn(t, base, "tok_basic")
+		if _, _, page := get(t, c, base+"/account"); strings.Contains(page, `id="advance-clock"`) {
+			t.Error("a clock button with Stripe's API")
+		}
+		if status, _, _ := postForm(t, c, base, "/billing/advance-clock", nil); status != http.StatusNotImplemented {
+			t.Errorf("advance the clock of Stripe's API: %d, want 501", status)
+		}
+	})
+	t.Run("clock down", func(t *testing.T) {
+		base, _ := startDemo(t, nil, "-stripe-url", "http://127.0.0.1:1")
+		c := signIn(t, base, "tok_basic")
+		if status, _, page := postForm(t, c, base, "/billing/advance-clock", nil); status != http.StatusInternalServerError || !strings.Contains(page, "could not be advanced") {
+			t.Errorf("advance a clock that is down: %d, want 500:\n%s", status, page)
+		}
+	})
 }
