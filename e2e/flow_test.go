@@ -53,3 +53,25 @@ func TestBrowserExpiry(t *testing.T) {
 	d := startDemo(t)
 	expiry(t, d, &browserAgent{browser: newBrowser(t), demo: d.URL})
 }
+
+// TestBrowserManageBillingRefused: for a user the portal endpoint refuses,
+// the page's script shows the endpoint's message and stays on the page.
+func TestBrowserManageBillingRefused(t *testing.T) {
+	d := startDemo(t)
+	b := newBrowser(t)
+	for _, u := range []struct{ token, message string }{
+		{"tok_free", "Customer portal is only available for paid subscriptions"},
+		{"tok_pro_nocustomer", "Stripe customer not found"},
+	} {
+		b.navigate("sign in with "+u.token, d.URL+"/login?token="+u.token, 200)
+		b.step("manage billing as "+u.token,
+			chromedp.Click(chromedp.CSS("#manage-billing-button"), chromedp.NodeVisible),
+			chromedp.WaitVisible(chromedp.CSS("#portal-error")))
+		if got := b.text("#portal-error"); got != u.message {
+			t.Errorf("%s: #portal-error %q, want %q", u.token, got, u.message)
+		}
+		if got := b.location(); got != d.URL+"/account" {
+			t.Errorf("%s: at %s, want to stay on the account page", u.token, got)
+		}
+	}
+}
