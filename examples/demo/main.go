@@ -82,7 +82,7 @@
 //
 // With JavaScript, "Manage billing" posts to the JSON endpoint and follows
 // the url it answers. The portal's return URL is /billing/return (with the
-// in-process emulator it first waits, at most 2 s, for the emulator's
+// in-process emulator it first waits, at most 5 s, for the emulator's
 // pending webhook deliveries, so that the account page shows what was just
 // done in the portal). The deep links end both of the portal's ways: the
 // payment method update and the plan change on its hosted confirmation,

@@ -144,15 +144,16 @@ func subscribe(ctx context.Context, emu *billingtest.Stripe, api billing.StripeA
 }
 
 // afterDeliveries runs next once the emulator has no webhook delivery
-// pending, waiting at most 2 s. It is the return URL's handler with the
+// pending, waiting at most 5 s. It is the return URL's handler with the
 // in-process emulator: Stripe delivers webhooks asynchronously, and the
 // return sync's read of Stripe counts as older than an event of the same
 // second (see billing.SubscriptionChange), so a user who comes back within
 // the second of a change could see the account page before either wrote
-// it. Locally the wait is a few milliseconds.
+// it. Locally the wait is a few milliseconds, or up to a second when the
+// webhook handler resolves a tie of one second by reading Stripe.
 func afterDeliveries(emu *billingtest.Stripe, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		_ = emu.WaitDeliveries(ctx) // on a timeout the return sync still runs
 		cancel()
 		next.ServeHTTP(w, r)
