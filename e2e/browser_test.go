@@ -49,11 +49,10 @@ func chromium(t *testing.T) string {
 // browser is one headless Chromium tab for a test. Its steps each save a
 // screenshot; a failing step names it in the log.
 type browser struct {
-	t     *testing.T
-	ctx   context.Context // the tab
-	dir   string          // screenshots
-	n     int             // steps so far
-	start time.Time
+	t   *testing.T
+	ctx context.Context // the tab
+	dir string          // screenshots
+	n   int             // steps so far
 }
 
 // shared is the one Chromium of the test process, started by the first
@@ -141,7 +140,7 @@ func newBrowser(t *testing.T) *browser {
 		t.Fatalf("e2e: opening a tab: %v", err)
 	}
 	t.Logf("screenshots in %s", dir)
-	return &browser{t: t, ctx: ctx, dir: dir, start: time.Now()}
+	return &browser{t: t, ctx: ctx, dir: dir}
 }
 
 // step runs the actions of one step of the flow, then saves a screenshot
