@@ -442,7 +442,11 @@ func Doctor(ctx context.Context, s StripeAPI, cfg DoctorConfig) (DoctorReport, e
 			return rep, fmt.Errorf("billing: list prices of product %s: %w", id, err)
 		}
 		sort.Strings(unmapped)
-		add("product "+id+" prices mapped", len(unmapped) == 0, fmt.Sprintf("unmapped active recurring prices %v", unmapped),
+		detail := "every active recurring price mapped"
+		if len(unmapped) > 0 {
+			detail = fmt.Sprintf("unmapped active recurring prices %v", unmapped)
+		}
+		add("product "+id+" prices mapped", len(unmapped) == 0, detail,
 			"add them to -price-plans (a subscriber to an unmapped price keeps no plan), or archive them")
 	}
 	return rep, nil

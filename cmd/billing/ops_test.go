@@ -12,7 +12,7 @@ import (
 
 // runEnv runs the command line in-process with the given environment (no
 // other variable is set) and returns its exit status, stdout and stderr.
-func runEnv(t *testing.T, ctx context.Context, environ map[string]string, args ...string) (int, string, string) {
+func runEnv(t testing.TB, ctx context.Context, environ map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(ctx, args, &env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return environ[k] }})
