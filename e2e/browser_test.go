@@ -127,7 +127,10 @@ func newBrowser(t *testing.T) *browser {
 	if dir == "" {
 		dir = "artifacts"
 	}
-	dir = filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	dir, err := filepath.Abs(filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
