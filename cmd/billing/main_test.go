@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/internal/testenv"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/billingportal/session"
 	"github.com/stripe/stripe-go/v76/customer"
@@ -119,12 +120,16 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
+// TestMain runs the tests through testenv.Main, which stops the servers
+// they started (the PostgreSQL cluster of testenv.Postgres), then removes
+// the built binary.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
+	testenv.Main(m, func() error {
+		if binPath != "" {
+			os.RemoveAll(filepath.Dir(binPath))
+		}
+		return nil
+	})
 }
 
 // TestExitStatus checks the process's exit status, which run only returns.
