@@ -46,7 +46,7 @@ func StripeMock(t testing.TB) string {
 		stripeMock.url, stripeMock.cmd, stripeMock.err = startStripeMock()
 	})
 	if stripeMock.err != nil {
-		unavailable(t, fmt.Sprintf("stripe-mock: %v; run `go run github.com/stripe/stripe-mock@%s -http-addr 127.0.0.1:12111` and set STRIPE_MOCK_URL=http://127.0.0.1:12111", stripeMock.err, StripeMockVersion))
+		unavailable(t, fmt.Sprintf("stripe-mock: %v; run `go run github.com/stripe/stripe-mock@%s -http-addr 127.0.0.1:12111 -https-addr 127.0.0.1:0` and set STRIPE_MOCK_URL=http://127.0.0.1:12111", stripeMock.err, StripeMockVersion))
 	}
 	return stripeMock.url
 }
@@ -68,7 +68,7 @@ func startStripeMock() (string, *exec.Cmd, error) {
 		return "", nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command("go", "run", "github.com/stripe/stripe-mock@"+StripeMockVersion, "-http-addr", addr)
+	cmd := exec.Command("go", "run", "github.com/stripe/stripe-mock@"+StripeMockVersion, "-http-addr", addr, "-https-addr", "127.0.0.1:0") // with only -http-addr, stripe-mock also binds HTTPS on :12112
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
