@@ -152,6 +152,9 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		}
 		cursor = page[len(page)-1].ID
 	}
+	// Newest first, so reversed: oldest first, and within one second in the
+	// order Stripe created them, which the stable sort then keeps.
+	slices.Reverse(events)
 	slices.SortStableFunc(events, func(a, b *stripe.Event) int {
 		switch {
 		case a.Created < b.Created:

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -159,6 +161,44 @@ func deleteEndpoints(t *testing.T, s *billingtest.Stripe) {
 	for _, ep := range s.WebhookEndpoints() {
 		if _, err := webhookEndpoints(s).Del(ep.ID, nil); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestNewUserAgainstEmulatorCommand: what the README's "Set up a Stripe
+// account" shows, run as a new user would: `billing emulator` as a
+// process, two prices created through its API (as curl would), then the
+// built binary's webhook setup, portal setup and doctor, all exit 0, the
+// table naming the prices by lookup key.
+func TestNewUserAgainstEmulatorCommand(t *testing.T) {
+	_, url, _ := startEmulator(t)
+	b := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{URL: stripe.String(url),
+		LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}, MaxNetworkRetries: stripe.Int64(0)})
+	prices := &price.Client{B: b, Key: "sk_test_newuser"}
+	for _, p := range []struct {
+		name, key string
+		amount    int64
+	}{{"Basic", "basic_monthly", 1000}, {"Pro", "pro_monthly", 2000}} {
+		if _, err := prices.New(&stripe.PriceParams{ProductData: &stripe.PriceProductDataParams{Name: stripe.String(p.name)},
+			Currency: stripe.String("usd"), UnitAmount: stripe.Int64(p.amount), LookupKey: stripe.String(p.key),
+			Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const plans = "lookup_key:basic_monthly=BASIC,lookup_key:pro_monthly=PRO"
+	for _, args := range [][]string{
+		{"webhook", "setup", "-url", appWebhookURL},
+		{"portal", "setup", "-price-plans", plans, "-return-url", "https://app.example.com/account"},
+		{"doctor", "-price-plans", plans, "-webhook-url", appWebhookURL},
+	} {
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), "STRIPE_API_URL="+url, "STRIPE_SECRET_KEY=sk_test_newuser")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("billing %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "doctor" && strings.Contains(string(out), "FAIL") {
+			t.Errorf("doctor:\n%s", out)
 		}
 	}
 }

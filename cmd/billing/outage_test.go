@@ -29,9 +29,13 @@ import (
 // plan changes once: one drift line per changed user, none for the
 // others, none on a second run (and, once the SQL store keeps an outbox,
 // one plan change per changed user delivered to a hook).
+//
+// A third outage is the app failing (500) while the endpoint is enabled:
+// Stripe records the deliveries as failed, and replay -failed-only
+// replays just those.
 func TestOutage(t *testing.T) {
 	for _, db := range databases {
-		for _, repair := range []string{"replay", "reconcile"} {
+		for _, repair := range []string{"replay", "reconcile", "replay-failed-only"} {
 			t.Run(db.name+"/"+repair, func(t *testing.T) {
 				t.Parallel()
 				testOutage(t, db.dsn(t), repair)
@@ -80,8 +84,13 @@ func testOutage(t *testing.T, dsn, repair string) {
 	}
 	app.changes() // forget the changes so far
 
-	// The outage: the endpoint is disabled while plans change.
-	updateEndpoint(t, s, &stripe.WebhookEndpointParams{Disabled: stripe.Bool(true)})
+	// The outage: the endpoint is disabled (or the app fails) while plans
+	// change.
+	if repair == "replay-failed-only" {
+		app.down.Store(true)
+	} else {
+		updateEndpoint(t, s, &stripe.WebhookEndpointParams{Disabled: stripe.Bool(true)})
+	}
 	changed := map[string]billing.Plan{}
 	for i, u := range users {
 		switch {
@@ -108,7 +117,8 @@ func testOutage(t *testing.T, dsn, repair string) {
 		}
 		changed[u.id] = u.want
 	}
-	waitDeliveries(t, s)
+	waitDeliveries(t, s) // delivered nowhere, or given up after the retries
+	app.down.Store(false)
 	out := mustRun(t, environ, "webhook", "setup", "-url", app.url)
 	if !updatedLine.MatchString(out) {
 		t.Fatalf("webhook setup after the outage printed %q, want the updated line (enabled again)", out)
@@ -125,16 +135,26 @@ func testOutage(t *testing.T, dsn, repair string) {
 
 	// The repair.
 	args := []string{repair, "-db", dsn, "-price-plans", standardPlans, "-json"}
-	if repair == "replay" {
+	switch repair {
+	case "replay":
 		args = append(args, "-since", "1h")
-	} else {
+	case "replay-failed-only":
+		args = []string{"replay", "-db", dsn, "-price-plans", standardPlans, "-json", "-since", "1h", "-failed-only"}
+	default:
 		args = append(args, "-cursor", t.TempDir()+"/cursor")
 		// A read in the second of an event is a Tie, dropped by design
 		// (see billing.SubscriptionChange); a reconcile runs after the
 		// outage, so let its second end.
 		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	}
-	drift := driftOf(t, mustRun(t, environ, args...))
+	out = mustRun(t, environ, args...)
+	drift := driftOf(t, out)
+	if repair == "replay-failed-only" {
+		var rep billing.ReplayReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Duplicate != 0 || rep.Applied < len(changed) {
+			t.Errorf("replay -failed-only: %s (%v), want only the failed events: none a duplicate", out, err)
+		}
+	}
 	for _, u := range users {
 		if got := planOf(t, store, u.id); got != u.want {
 			t.Errorf("after %s: %s has %s, want %s", repair, u.id, got, u.want)
@@ -163,6 +183,7 @@ func testOutage(t *testing.T, dsn, repair string) {
 // keeps an outbox, a Notifier that delivers its plan changes to a hook.
 type app struct {
 	url      string
+	down     atomic.Bool // the endpoint answers 500
 	store    *sqlstore.Store
 	notifier *billing.Notifier // nil: the store keeps no outbox
 	mu       sync.Mutex
@@ -190,7 +211,7 @@ func startApp(t *testing.T, s *billingtest.Stripe, environ map[string]string, st
 	}
 	var h atomic.Pointer[billing.WebhookHandler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hh := h.Load(); hh != nil && r.URL.Path == billingtest.WebhookPath {
+		if hh := h.Load(); hh != nil && r.URL.Path == billingtest.WebhookPath && !a.down.Load() {
 			hh.ServeHTTP(w, r)
 			return
 		}

@@ -195,3 +195,99 @@ func withoutDrift(r billing.ReconcileReport) billing.ReconcileReport {
 	r.Drift = nil
 	return r
 }
+
+// TestReconcileOutput: without -json the report is a summary line and a
+// drift line per changed plan on stdout; off a terminal the progress is a
+// plain line every -progress-every pages on stderr; the cursor file sits
+// beside the SQLite file while the run is unfinished, a run that stops
+// says how to resume, and -restart starts over.
+func TestReconcileOutput(t *testing.T) {
+	s, environ := startCatalog(t, billingtest.EmulatorConfig{})
+	dsn := filepath.Join(t.TempDir(), "billing.db")
+	store := openTestStore(t, dsn)
+	want := manySubscriptions(t, s, store, 250)
+	const list = "GET " + billingtest.PathSubscriptions
+
+	// The third page fails (not a 429): the run stops after two pages.
+	s.FailNext(list, 2, billingtest.Fault{})
+	s.FailNext(list, 1, billingtest.ResourceMissing("starting_after"))
+	args := []string{"reconcile", "-db", dsn, "-price-plans", standardPlans, "-rate", "1000", "-progress-every", "1"}
+	code, stdout, stderr := runEnv(t, context.Background(), environ, args...)
+	cursor := dsn + ".reconcile-cursor"
+	st, err := loadReconcileState(cursor)
+	if code != 1 || err != nil || st.Report.Read != 200 {
+		t.Fatalf("exit %d, cursor %+v (%v); stdout:\n%s\nstderr:\n%s", code, st.Report, err, stdout, stderr)
+	}
+	wantErr := "run the same command again to resume after " + st.Report.Cursor + " (the cursor is in " + cursor + ")"
+	if !strings.HasPrefix(stdout, "reconcile stopped: read 200 in 2 pages (0 rate-limited), applied 200, stale 0, unknown price 0, errors 0, plans changed 200\n") ||
+		!strings.Contains(stderr, wantErr) ||
+		!strings.HasPrefix(stderr, "reconcile: read 100 in 1 pages (0 rate-limited), applied 100, stale 0, unknown price 0, errors 0, plans changed 100\n"+
+			"reconcile: read 200 in 2 pages") {
+		t.Errorf("stopped run: stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+
+	// Started again it resumes; the report counts the whole run.
+	code, stdout, stderr = runEnv(t, context.Background(), environ, args...)
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	if code != 0 || lines[0] != "reconcile done: read 250 in 3 pages (0 rate-limited), applied 250, stale 0, unknown price 0, errors 0, plans changed 250" ||
+		len(lines) != 251 || !strings.HasPrefix(lines[1], "drift: user=u_") || !strings.Contains(stderr, "reconcile: resuming after "+st.Report.Cursor+", 200 subscriptions read so far") {
+		t.Errorf("resumed run: exit %d; stdout:\n%.400s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for id, p := range want {
+		if got := planOf(t, store, id); got != p {
+			t.Fatalf("%s has %s, want %s", id, got, p)
+		}
+	}
+
+	// -restart ignores a cursor file; nothing drifted this time (a read in
+	// the second of the last run's read of a subscription is stale).
+	if err := saveReconcileState(cursor, st); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runEnv(t, context.Background(), environ, append(args, "-restart")...)
+	if code != 0 || !strings.HasPrefix(stdout, "reconcile done: read 250 in 3 pages (0 rate-limited)") || !strings.HasSuffix(stdout, ", plans changed 0\n") ||
+		strings.Contains(stderr, "resuming") {
+		t.Errorf("-restart: exit %d; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	// A cursor of another account is not used.
+	other := st
+	other.Account = "https://api.stripe.com (live mode)"
+	if err := saveReconcileState(cursor, other); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runEnv(t, context.Background(), environ, args...)
+	if code != 0 || !strings.Contains(stderr, "is for https://api.stripe.com (live mode), not "+environ["STRIPE_API_URL"]+" (test mode); starting from the first subscription") {
+		t.Errorf("another account's cursor: exit %d; stderr:\n%s", code, stderr)
+	}
+}
+
+func TestDefaultCursorFile(t *testing.T) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	pg, err := defaultCursorFile("postgres://app:s3cret@db.example.com:5432/app?sslmode=require")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgOtherPassword, _ := defaultCursorFile("postgres://app:other@db.example.com:5432/app?sslmode=require")
+	for _, tc := range []struct{ dsn, want string }{
+		{"billing.db", "billing.db.reconcile-cursor"},
+		{"/var/lib/app/billing.db", "/var/lib/app/billing.db.reconcile-cursor"},
+		{"file:/var/lib/app/billing.db?_pragma=busy_timeout(5000)", "/var/lib/app/billing.db.reconcile-cursor"},
+	} {
+		if got, err := defaultCursorFile(tc.dsn); err != nil || got != tc.want {
+			t.Errorf("defaultCursorFile(%q) = %q, %v; want %q", tc.dsn, got, err, tc.want)
+		}
+	}
+	if filepath.Dir(pg) != filepath.Join(cache, "contafy-billing") || !strings.HasPrefix(filepath.Base(pg), "reconcile-") || strings.Contains(pg, "s3cret") {
+		t.Errorf("PostgreSQL cursor file %q", pg)
+	}
+	if pg != pgOtherPassword {
+		t.Errorf("the password changes the cursor file: %q, %q", pg, pgOtherPassword)
+	}
+	if mem, _ := defaultCursorFile(":memory:"); filepath.Dir(mem) != filepath.Join(cache, "contafy-billing") {
+		t.Errorf("in-memory SQLite cursor file %q", mem)
+	}
+}
