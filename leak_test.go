@@ -1,17 +1,14 @@
 package billing_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,74 +16,15 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/internal/testenv"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/billingportal/session"
 	"github.com/stripe/stripe-go/v76/subscription"
 )
 
-// leakBaseline holds the goroutines alive before any test ran (package
-// variables are initialized before TestMain).
-var leakBaseline = goroutineStacks()
-
-// goroutineStacks returns the stack of every goroutine but the caller's, by
-// goroutine id.
-func goroutineStacks() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	out := map[string]string{}
-	for i, g := range bytes.Split(buf, []byte("\n\n")) {
-		if i == 0 {
-			continue // the caller
-		}
-		head, _, _ := strings.Cut(string(g), " [")
-		out[head] = string(g)
-	}
-	return out
-}
-
-// goroutinesBackToBaseline is the goroutine-leak check that TestMain runs
-// after the package's tests and after stripe-mock was stopped: every
-// goroutine started since the package was initialized must have ended. A
-// goroutine may still be winding down (a closed server's connection, a
-// transport's read loop), so it polls for up to 10 s before it reports the
-// stacks of the ones left.
-func goroutinesBackToBaseline() error {
-	var left map[string]string
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		left = goroutineStacks()
-		for id := range leakBaseline {
-			delete(left, id)
-		}
-		for id, stack := range left {
-			// Started once per process by os/signal.Notify (go test's
-			// fuzzing coordinator asks for SIGINT) and never ended.
-			if strings.Contains(stack, "os/signal.signal_recv") {
-				delete(left, id)
-			}
-		}
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d goroutines started by the tests are still running:\n", len(left))
-	for _, s := range left {
-		b.WriteString(s)
-		b.WriteString("\n\n")
-	}
-	return fmt.Errorf("%s", b.String())
-}
+// leakCheck is the goroutine-leak check that TestMain runs after the
+// package's tests and after stripe-mock was stopped.
+var leakCheck = testenv.LeakCheck()
 
 // captureStdio sends what the process writes to os.Stdout and os.Stderr
 // (stripe-go's LeveledLogger writes there, with no way to redirect it)

@@ -7,5 +7,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testenv.Main(m, goroutinesBackToBaseline)
+	testenv.Main(m, leakCheck)
 }
