@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
-	"strings"
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/sqlstore"
@@ -28,32 +25,9 @@ func openStore(ctx context.Context, dsn string) (Store, func(context.Context, bi
 		m := billing.NewMemoryStore()
 		return m, func(ctx context.Context, u billing.User) error { return m.PutUser(ctx, u) }, func() {}, nil
 	}
-	d := sqlstore.DialectOf(dsn)
-	driver, source := "pgx", dsn
-	if d == sqlstore.SQLite {
-		driver = "sqlite"
-		if !strings.HasPrefix(dsn, "file:") {
-			source = "file:" + dsn
-		}
-		if !strings.Contains(source, "?") {
-			source += "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
-		}
-	}
-	db, err := sql.Open(driver, source)
+	s, db, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("-db: %w", err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, nil, nil, fmt.Errorf("-db: cannot reach the %s database: %w", d, err)
-	}
-	s, err := sqlstore.New(db, d)
-	if err == nil {
-		err = s.Migrate(ctx)
-	}
-	if err != nil {
-		db.Close()
-		return nil, nil, nil, fmt.Errorf("-db: %w", err)
+		return nil, nil, nil, err
 	}
 	return s, s.PutUser, func() { db.Close() }, nil
 }
