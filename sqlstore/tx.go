@@ -121,7 +121,9 @@ func (s *Store) retry(ctx context.Context, f func() error) error {
 		} else if attempt >= s.cfg.retries {
 			return err
 		}
-		backoff := time.Duration(1+rand.Int64N(int64(min(1<<attempt, 50)))) * time.Millisecond
+		// 1 ms, then up to 2, 4, ... 50 ms (the shift is capped: a long
+		// SQLITE_BUSY makes many attempts).
+		backoff := time.Duration(1+rand.Int64N(int64(min(1<<min(attempt, 6), 50)))) * time.Millisecond
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
