@@ -94,8 +94,9 @@ type ReconcileReport struct {
 // link. Requests are paced at RatePerSecond; a rate-limited page (429)
 // backs off and is retried, it never ends the run. A store error on one
 // subscription is counted and the run goes on. It returns when the last
-// page is done, or with ctx's error and the report so far (whose Cursor
-// resumes the run).
+// page is done, or with ctx's error and the report so far, whose Cursor
+// (the last subscription applied, also when ctx ended within a page)
+// resumes the run.
 func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error) {
 	var rep ReconcileReport
 	switch {
@@ -151,8 +152,11 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 		}
 		rep.Pages++
 		for _, s := range page {
-			rep.Read++
-			reconcileOne(ctx, cfg, s, readAt, &rep, log)
+			// Stopped (ctx done) before or while applying s: the cursor
+			// stays on the last one applied, so a resumed run applies s.
+			if err := ctx.Err(); err != nil || !reconcileOne(ctx, cfg, s, readAt, &rep, log) {
+				return rep, fmt.Errorf("billing: reconcile: stopped after %q: %w", rep.Cursor, context.Cause(ctx))
+			}
 			rep.Cursor = s.ID
 		}
 		cfg.Notifier.deliverNow(ctx)
@@ -166,42 +170,58 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 	}
 }
 
-// reconcileOne applies one subscription read by a reconcile.
-func reconcileOne(ctx context.Context, cfg ReconcileConfig, s *stripe.Subscription, readAt time.Time, rep *ReconcileReport, log *slog.Logger) {
+// reconcileOne applies one subscription read by a reconcile and counts it.
+// It returns false, counting nothing, when a store call failed because ctx
+// is done: the subscription is left for a resumed run (the store wrote
+// nothing, or, for the last read, a change already counted in the outbox).
+func reconcileOne(ctx context.Context, cfg ReconcileConfig, s *stripe.Subscription, readAt time.Time, rep *ReconcileReport, log *slog.Logger) bool {
 	st := stateFromStripe(s)
 	if st.ID == "" || st.Customer == "" {
+		rep.Read++
 		rep.Errors++
-		return
+		return true
 	}
 	sub, known := cfg.Rules.subscription(st)
 	if !known {
+		rep.Read++
 		rep.UnknownPrice++
 		log.LogAttrs(ctx, slog.LevelWarn, "billing: reconcile: subscription price maps to no plan; left alone",
 			slog.String("subscription_id", st.ID), slog.String("price_ids", st.priceIDs()))
-		return
+		return true
 	}
 	before, linked, err := cfg.Store.UserByCustomer(ctx, st.Customer)
 	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		rep.Read++
 		rep.Errors++
-		return
+		return true
 	}
 	out, err := cfg.Store.ApplySubscription(ctx, SubscriptionChange{Subscription: sub, Created: readAt, Cause: Cause{Kind: CauseReconcile}}, 0)
+	if err != nil && ctx.Err() != nil {
+		return false
+	}
+	rep.Read++
 	switch {
 	case err != nil:
 		rep.Errors++
-		return
+		return true
 	case out == Applied:
 		rep.Applied++
 	default:
 		rep.Stale++
-		return
+		return true
 	}
 	if !linked {
-		return
+		return true
 	}
-	if after, ok, err := cfg.Store.UserByCustomer(ctx, st.Customer); err == nil && ok && after.Plan != before.Plan {
+	// Read with a context that outlives ctx: the change is committed, and
+	// its drift line belongs to this run's report.
+	if after, ok, err := cfg.Store.UserByCustomer(context.WithoutCancel(ctx), st.Customer); err == nil && ok && after.Plan != before.Plan {
 		rep.Drift = append(rep.Drift, PlanDrift{UserID: after.ID, From: before.Plan, To: after.Plan})
 	}
+	return true
 }
 
 // pacer spaces requests at most rate per second. It starts no goroutine.

@@ -145,6 +145,14 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 			saveErr = fmt.Errorf("remove the cursor file: %w", err)
 		}
 	case runErr != nil:
+		// The report's cursor is the last subscription applied, which may
+		// be within a page (an interrupt): resume after it, not after the
+		// last page OnPage saved.
+		now := st
+		now.Report = total
+		if err := saveReconcileState(*cursorFile, now); err != nil && saveErr == nil {
+			saveErr = err
+		}
 		runErr = fmt.Errorf("%w\nrun the same command again to resume after %s (the cursor is in %s)", redacted(runErr, api.Key), orStart(total.Cursor), *cursorFile)
 	}
 	if err := printReconcileReport(e.Stdout, total, *sf.json); err != nil {

@@ -68,9 +68,14 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	if *dsn == "" {
 		return usagef("-db is required (a postgres:// URL or a SQLite file path: the app's store)")
 	}
-	from, err := parseSince(*since, time.Now())
+	now := time.Now()
+	from, err := parseSince(*since, now)
 	if err != nil {
 		return err
+	}
+	if now.Sub(from) > 30*24*time.Hour {
+		fmt.Fprintf(e.Stderr, "replay: Stripe keeps 30 days of events: those before %s are gone (billing reconcile reads the current state instead)\n",
+			now.Add(-30*24*time.Hour).UTC().Format(time.RFC3339))
 	}
 	prices, err := parsePricePlans(*plans)
 	if err != nil {

@@ -53,6 +53,11 @@ func TestReplayOutput(t *testing.T) {
 		t.Errorf("stderr has %d lines, want %d progress lines:\n%s", n, handled/2, stderr)
 	}
 
+	code, _, stderr = runEnv(t, context.Background(), environ, "replay", "-db", dsn, "-since", "1000h", "-price-plans", standardPlans)
+	if code != 0 || !strings.HasPrefix(stderr, "replay: Stripe keeps 30 days of events: those before ") {
+		t.Errorf("-since 1000h: exit %d, stderr %q; want 0 and the note on the 30 days", code, stderr)
+	}
+
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	out := mustRun(t, environ, "replay", "-db", dsn, "-since", future, "-price-plans", standardPlans)
 	if !strings.HasPrefix(out, "replay done: 0 of 0 events in 1 pages") {
