@@ -212,8 +212,8 @@ func TestMigrateFromV1(t *testing.T) {
 }
 
 // checkMigrated checks the stores on a database migrated from version 1:
-// the old rows read as before, old event ids are still remembered, and
-// the stores keep applying changes.
+// the old rows read as before (without facts), old event ids are still
+// remembered, and the new writes keep facts, features and plan changes.
 func checkMigrated(t *testing.T, stores []*sqlstore.Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -222,24 +222,57 @@ func checkMigrated(t *testing.T, stores []*sqlstore.Store) {
 	if want := (billing.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: "active", Plan: billing.Pro, PriceID: "price_pro"}); err != nil || !found || !cmp.Equal(got, want) {
 		t.Errorf("Subscription(sub_1) of version 1 = %+v, %v, %v; want %+v", got, found, err, want)
 	}
+	a, found, err := s.Account(ctx, "u1")
+	if err != nil || !found || a.User.Plan != billing.Pro || a.Subscription == nil || a.Subscription.ID != "sub_1" {
+		t.Errorf("Account(u1) = %+v, %v, %v; want PRO from sub_1", a, found, err)
+	}
+	before := a.View()
 	old := billing.SubscriptionChange{EventID: "evt_1", Subscription: billing.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: "canceled", Plan: billing.Free}, Created: time.Unix(1_700_000_900, 0), Seq: 3}
 	if out, err := other.ApplySubscription(ctx, old, time.Hour); err != nil || out != billing.Duplicate {
 		t.Errorf("an event id remembered by version 1: ApplySubscription = %v, %v; want duplicate", out, err)
 	}
-	c := billing.SubscriptionChange{EventID: "evt_2", Subscription: billing.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: "active", Plan: billing.Basic, PriceID: "price_basic"},
-		Created: time.Unix(1_700_000_500, 0), Seq: 2}
+	end := time.Unix(1_702_592_100, 0).UTC()
+	c := billing.SubscriptionChange{
+		EventID: "evt_2",
+		Subscription: billing.Subscription{ID: "sub_1", CustomerID: "cus_1", Status: "active", Plan: billing.Pro, PriceID: "price_pro",
+			Items:             []billing.SubscriptionItem{{PriceID: "price_pro", LookupKey: "pro", ProductID: "prod_1", Quantity: 1}},
+			CancelAtPeriodEnd: true, CurrentPeriodStart: time.Unix(1_700_000_100, 0).UTC(), CurrentPeriodEnd: end, CanceledAt: time.Unix(1_700_000_500, 0).UTC()},
+		Created: time.Unix(1_700_000_500, 0), Seq: 2,
+		Cause: billing.Cause{Kind: billing.CauseWebhook, EventID: "evt_2", EventType: "customer.subscription.updated"},
+	}
 	if out, err := other.ApplySubscription(ctx, c, time.Hour); err != nil || out != billing.Applied {
 		t.Fatalf("ApplySubscription(evt_2) = %v, %v", out, err)
+	}
+	if got, _, err := s.Subscription(ctx, "sub_1"); err != nil || !cmp.Equal(got, c.Subscription) {
+		t.Errorf("Subscription(sub_1) after a change with facts (-want +got):\n%s", cmp.Diff(c.Subscription, got))
+	}
+	if out, err := s.ApplyFeatures(ctx, billing.FeaturesChange{EventID: "evt_f", CustomerID: "cus_1", Features: []string{"sso"}, Created: time.Unix(1_700_000_600, 0), Seq: 1, Cause: billing.Cause{Kind: billing.CauseWebhook}}, time.Hour); err != nil || out != billing.Applied {
+		t.Fatalf("ApplyFeatures = %v, %v", out, err)
 	}
 	if found, err := s.LinkCustomer(ctx, "u2", "cus_9"); err != nil || !found {
 		t.Fatalf("LinkCustomer(u2, cus_9) = %v, %v", found, err)
 	}
-	for _, want := range []billing.User{
-		{ID: "u1", Plan: billing.Basic, StripeCustomerID: "cus_1", SubscriptionID: "sub_1"},
-		{ID: "u2", Plan: billing.Basic, StripeCustomerID: "cus_9", SubscriptionID: "sub_9"},
-	} {
-		if u, _, err := other.User(ctx, want.ID); err != nil || u != want {
-			t.Errorf("User(%s) on the migrated database = %+v, %v; want %+v", want.ID, u, err, want)
-		}
+	pending, err := other.PendingChanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got2 []string
+	for _, p := range pending {
+		got2 = append(got2, fmt.Sprintf("%s %s %s->%s renews=%v ends=%v features=%v", p.UserID, p.Cause.Kind, p.Before.Plan, p.After.Plan,
+			!p.After.RenewsAt.IsZero(), p.After.EndsAt.Equal(end), p.After.Features))
+	}
+	want := []string{
+		"u1 webhook PRO->PRO renews=false ends=true features=[]",
+		"u1 webhook PRO->PRO renews=false ends=true features=[sso]",
+		"u2 customer_linked BASIC->BASIC renews=false ends=false features=[]",
+	}
+	if diff := cmp.Diff(want, got2); diff != "" {
+		t.Errorf("plan changes recorded on the migrated database (-want +got):\n%s", diff)
+	}
+	if len(pending) > 0 && !pending[0].Before.Equal(before) {
+		t.Errorf("first change's Before = %+v, want the view of version 1's state %+v", pending[0].Before, before)
+	}
+	if u, _, err := other.User(ctx, "u2"); err != nil || u.Plan != billing.Basic || u.StripeCustomerID != "cus_9" || u.SubscriptionID != "sub_9" {
+		t.Errorf("User(u2) after linking the customer of version 1's orphan subscription = %+v, %v; want BASIC from sub_9", u, err)
 	}
 }

@@ -298,9 +298,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return nil
 	}
 	err := s.retry(ctx, func() error {
-		return s.inTx(ctx, func(q querier) (bool, error) {
+		if s.dialect == SQLite {
+			// The write lock before the first read (the version).
+			return s.inImmediateTx(ctx, func(q querier) (bool, error) {
+				err := migrate(q)
+				return err == nil, err
+			})
+		}
+		return s.inTx(ctx, nil, func(q querier, _ int64) ([]stmt, bool, error) {
 			err := migrate(q)
-			return err == nil, err
+			return nil, err == nil, err
 		})
 	})
 	if err != nil {
@@ -313,5 +320,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		rows.Close()
 	}
+	s.prepare(ctx)
 	return nil
 }

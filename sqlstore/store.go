@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +14,11 @@ import (
 	"github.com/contafy/billing"
 )
 
-// Store is a [billing.UserStore] and [billing.SyncStore] in a SQL database.
-// It is safe for concurrent use, and several Stores (in one process or in
-// many) may share one database: see the package documentation for the
-// locking rule. Create it with [New].
+// Store is a [billing.UserStore], [billing.SyncStore],
+// [billing.FeatureStore], [billing.AccountStore] and [billing.Outbox] in a
+// SQL database. It is safe for concurrent use, and several Stores (in one
+// process or in many) may share one database: see the package
+// documentation for the locking rule. Create it with [New].
 type Store struct {
 	db       *sql.DB
 	dialect  Dialect
@@ -28,11 +28,18 @@ type Store struct {
 	q        queries
 	writes   atomic.Uint64 // for the opportunistic cleanup of event ids
 	writeMu  sync.Mutex    // SQLite: one writing transaction at a time
+
+	// SQLite: the prepared statements, by query (see Store.prepare).
+	stmtsMu sync.Mutex
+	stmts   atomic.Pointer[map[string]*sql.Stmt]
 }
 
 var (
-	_ billing.UserStore = (*Store)(nil)
-	_ billing.SyncStore = (*Store)(nil)
+	_ billing.UserStore    = (*Store)(nil)
+	_ billing.SyncStore    = (*Store)(nil)
+	_ billing.FeatureStore = (*Store)(nil)
+	_ billing.AccountStore = (*Store)(nil)
+	_ billing.Outbox       = (*Store)(nil)
 )
 
 type config struct {
@@ -93,8 +100,10 @@ func WithLockSpace(space int32) Option {
 	return func(c *config) { c.lockSpace = space }
 }
 
-// WithClock sets the clock used for event id expiry. Default: time.Now.
-// For tests.
+// WithClock sets the store's clock: for event id expiry, and on SQLite
+// also for the outbox (the time a change is committed, claim leases and
+// retry times; PostgreSQL takes those from the database's now(), one clock
+// for every replica). Default: time.Now. For tests.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) { c.now = now }
 }
@@ -106,19 +115,32 @@ type tables struct {
 	uID, uPlan, uCustomer, uSub                    string // quoted users columns; uSub "" if none
 }
 
-// queries are the statements, built once in New in the dialect's
-// placeholder style.
+// queries are the statements, built once in New. Those used as they are
+// have the dialect's placeholders; the steps of a write ([Store.write])
+// keep ? placeholders, numbered for PostgreSQL when the write runs.
 type queries struct {
-	user, userByCustomer, checkUsers string
-	claim                            string
-	lockCustomer                     string
-	selectSub, insertSub, updateSub  string
-	customerSubs, setPlan            string
-	lockUser, unlinkOthers, linkUser string
-	upsertUser                       string
-	subscription                     string
-	cleanupBatch, cleanupAll         string
-	schemaVersion, recordVersion     string
+	user, userByCustomer, checkUsers, userCustomer, lockUser string
+	claim, claimLock, lockCustomer, lockFirst, writeLock     string
+	readCustomer, account, subscription, customerSubs        string
+	schemaVersion, recordVersion                             string
+	upsertUser                                               string
+	claimChanges, completeChange, releaseChange, pending     string
+	cleanupBatch, cleanupAll                                 string
+
+	// Steps of writes, with ? placeholders.
+	updateSub, insertSub, setPlanStep, upsertFeatures string
+	unlinkOthers, linkUser, insertChange              string
+}
+
+// sqlitePrepared returns the statements [Store.prepare] prepares on
+// SQLite: every statement the store runs there.
+func (q queries) sqlitePrepared() []string {
+	return []string{
+		q.user, q.userByCustomer, q.userCustomer, q.lockUser, q.claim, q.writeLock,
+		q.readCustomer, q.account, q.subscription, q.customerSubs, q.upsertUser,
+		q.claimChanges, q.completeChange, q.releaseChange, q.pending, q.cleanupBatch, q.cleanupAll,
+		q.updateSub, q.insertSub, q.setPlanStep, q.upsertFeatures, q.unlinkOthers, q.linkUser, q.insertChange,
+	}
 }
 
 // New returns a Store on db, whose engine is d. It checks the options but
@@ -193,6 +215,10 @@ func New(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// pgNow is PostgreSQL's clock in unix milliseconds: the transaction's
+// start (the statement's, outside a transaction).
+const pgNow = "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)"
+
 func (s *Store) buildQueries() queries {
 	t := s.t
 	sub := "NULL"
@@ -200,9 +226,9 @@ func (s *Store) buildQueries() queries {
 		sub = t.uSub
 	}
 	userCols := fmt.Sprintf("%s, %s, %s, %s", t.uID, t.uPlan, t.uCustomer, sub)
-	forUpdate := ""
+	forUpdate, forUpdateSkip := "", ""
 	if s.dialect == Postgres {
-		forUpdate = " FOR UPDATE"
+		forUpdate, forUpdateSkip = " FOR UPDATE", " FOR UPDATE OF o SKIP LOCKED"
 	}
 	setPlan := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?", t.users, t.uPlan, t.uCustomer)
 	upsert := fmt.Sprintf("INSERT INTO %[1]s (%[2]s, %[3]s, %[4]s) VALUES (?, ?, ?) ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = excluded.%[3]s, %[4]s = excluded.%[4]s",
@@ -212,37 +238,116 @@ func (s *Store) buildQueries() queries {
 		upsert = fmt.Sprintf("INSERT INTO %[1]s (%[2]s, %[3]s, %[4]s, %[5]s) VALUES (?, ?, ?, ?) ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = excluded.%[3]s, %[4]s = excluded.%[4]s, %[5]s = excluded.%[5]s",
 			t.users, t.uID, t.uPlan, t.uCustomer, t.uSub)
 	}
+
+	// The rows of the state queries (see stateRow): a kind, then the
+	// columns of a subscription; users and features fill some of them,
+	// the others are typed NULLs (a UNION's column types are resolved
+	// pair by pair on PostgreSQL).
+	const (
+		nText = "CAST(NULL AS TEXT)"
+		nBool = "CAST(NULL AS BOOLEAN)"
+		nInt  = "CAST(NULL AS BIGINT)"
+	)
+	nTimes := strings.Repeat(nInt+", ", 6)
+	// A user row: id, customer, subscription, plan, then NULLs.
+	userRow := func(a string) string {
+		usub := nText
+		if t.uSub != "" {
+			usub = "CAST(" + a + "." + t.uSub + " AS TEXT)"
+		}
+		return fmt.Sprintf("CAST(%[1]s.%[2]s AS TEXT), CAST(%[1]s.%[3]s AS TEXT), %[4]s, CAST(%[1]s.%[5]s AS TEXT), %[6]s, %[6]s, %[7]s, %[8]s%[9]s, %[9]s, %[6]s",
+			a, t.uID, t.uCustomer, usub, t.uPlan, nText, nBool, nTimes, nInt)
+	}
+	// A features row: customer, features (in the items column), order key.
+	featRow := func(a string) string {
+		return fmt.Sprintf("%[1]s.customer_id, %[2]s, %[2]s, %[2]s, %[2]s, %[1]s.features, %[3]s, %[4]s%[1]s.event_created, %[1]s.event_seq, %[1]s.event_id",
+			a, nText, nBool, nTimes)
+	}
+	subRow := func(a string) string {
+		return a + "." + strings.ReplaceAll(subCols, ", ", ", "+a+".")
+	}
+	// The customer's state: the target subscription and the users locked
+	// (PostgreSQL), in this order.
+	readCustomer := fmt.Sprintf(`WITH t AS (SELECT %[1]s FROM %[2]s WHERE subscription_id = ?%[3]s),
+u AS (SELECT * FROM %[4]s WHERE %[5]s = ?%[3]s)
+SELECT %[6]d, %[7]s FROM t t
+UNION ALL SELECT %[8]d, %[9]s FROM %[2]s s WHERE s.customer_id = ? AND s.subscription_id <> ?
+UNION ALL SELECT %[10]d, %[11]s FROM u u
+UNION ALL SELECT %[12]d, %[13]s FROM %[14]s f WHERE f.customer_id = ?`,
+		subCols, t.subs, forUpdate, t.users, t.uCustomer,
+		kindTarget, subRow("t"),
+		kindSub, subRow("s"),
+		kindUser, userRow("u"),
+		kindFeatures, featRow("f"), t.features)
+	account := fmt.Sprintf(`SELECT %[1]d, %[2]s FROM %[3]s u WHERE u.%[4]s = ?
+UNION ALL SELECT %[5]d, %[6]s FROM %[7]s s JOIN %[3]s u ON s.customer_id = u.%[8]s WHERE u.%[4]s = ?
+UNION ALL SELECT %[9]d, %[10]s FROM %[11]s f JOIN %[3]s u ON f.customer_id = u.%[8]s WHERE u.%[4]s = ?`,
+		kindUser, userRow("u"), t.users, t.uID,
+		kindSub, subRow("s"), t.subs, t.uCustomer,
+		kindFeatures, featRow("f"), t.features)
+
+	// The outbox's clock: the database's on PostgreSQL, the store's (a
+	// parameter, the first of the statement) on SQLite.
+	clock := "WITH clock (now_ms) AS (SELECT " + pgNow + ")\n"
+	changeValues := "(?, ?, ?, ?, " + pgNow + ")"
+	if s.dialect == SQLite {
+		clock = "WITH clock (now_ms) AS (SELECT CAST(? AS BIGINT))\n"
+		changeValues = "(?, ?, ?, ?, ?)"
+	}
+	claim := fmt.Sprintf(`INSERT INTO %[1]s (event_id, expires_at) VALUES (?, ?)
+ON CONFLICT (event_id) DO UPDATE SET expires_at = excluded.expires_at WHERE %[1]s.expires_at < ?`, t.events)
+	changeCols := "change_seq, user_id, before_view, after_view, cause, committed_at, attempts"
+
 	q := queries{
 		user:           fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", userCols, t.users, t.uID),
 		userByCustomer: fmt.Sprintf("SELECT %s FROM %s WHERE %s = ? ORDER BY %s LIMIT 1", userCols, t.users, t.uCustomer, t.uID),
 		checkUsers:     fmt.Sprintf("SELECT %s FROM %s WHERE 1 = 0", userCols, t.users),
-		claim: fmt.Sprintf(`INSERT INTO %[1]s (event_id, expires_at) VALUES (?, ?)
-ON CONFLICT (event_id) DO UPDATE SET expires_at = excluded.expires_at WHERE %[1]s.expires_at < ?
-RETURNING event_id`, t.events),
-		lockCustomer: "SELECT pg_advisory_xact_lock(?, ?)",
-		selectSub: fmt.Sprintf("SELECT customer_id, status, event_created, event_seq, event_id FROM %s WHERE subscription_id = ?%s",
-			t.subs, forUpdate),
-		insertSub: fmt.Sprintf(`INSERT INTO %s (subscription_id, customer_id, status, plan, price_id, event_created, event_seq, event_id, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id) DO NOTHING`, t.subs),
-		updateSub: fmt.Sprintf(`UPDATE %s SET customer_id = ?, status = ?, plan = ?, price_id = ?, event_created = ?, event_seq = ?, event_id = ?, updated_at = ?
-WHERE subscription_id = ?`, t.subs),
-		customerSubs: fmt.Sprintf("SELECT subscription_id, plan FROM %s WHERE customer_id = ?", t.subs),
-		setPlan:      setPlan,
-		lockUser:     fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?%s", t.uCustomer, t.users, t.uID, forUpdate),
-		unlinkOthers: fmt.Sprintf("UPDATE %s SET %s = NULL WHERE %s = ? AND %s <> ?", t.users, t.uCustomer, t.uCustomer, t.uID),
-		linkUser:     fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?", t.users, t.uCustomer, t.uID),
-		upsertUser:   upsert,
-		subscription: fmt.Sprintf("SELECT customer_id, status, plan, price_id FROM %s WHERE subscription_id = ?", t.subs),
+		userCustomer:   fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?", t.uCustomer, t.users, t.uID),
+		lockUser:       fmt.Sprintf("SELECT %s FROM %s WHERE %s = ?%s", userCols, t.users, t.uID, forUpdate),
+		claim:          claim,
+		claimLock:      "WITH c AS (" + claim + " RETURNING event_id) SELECT c.event_id, CAST(pg_advisory_xact_lock(?, ?) AS TEXT) FROM c",
+		lockCustomer:   "SELECT pg_advisory_xact_lock(?, ?)",
+		lockFirst:      "SELECT pg_advisory_xact_lock(?, ?)",
+		writeLock:      fmt.Sprintf("UPDATE %s SET applied_at = applied_at WHERE version = 0", t.version),
+		readCustomer:   readCustomer,
+		account:        account,
+		subscription:   fmt.Sprintf("SELECT %s FROM %s WHERE subscription_id = ?", subCols, t.subs),
+		customerSubs:   fmt.Sprintf("SELECT subscription_id, plan FROM %s WHERE customer_id = ?", t.subs),
+		schemaVersion:  fmt.Sprintf("SELECT COALESCE(MAX(version), 0) FROM %s", t.version),
+		recordVersion:  fmt.Sprintf("INSERT INTO %s (version, applied_at) VALUES (?, ?)", t.version),
+		upsertUser:     upsert,
+		claimChanges: clock + fmt.Sprintf(`UPDATE %[1]s SET claim_token = ?, claimed_until = (SELECT now_ms FROM clock) + ?, attempts = attempts + 1
+WHERE change_seq IN (SELECT o.change_seq FROM %[1]s o, clock
+    WHERE (o.claimed_until IS NULL OR o.claimed_until <= clock.now_ms) AND o.retry_at <= clock.now_ms
+      AND NOT EXISTS (SELECT 1 FROM %[1]s p WHERE p.user_id = o.user_id AND p.change_seq < o.change_seq)
+    ORDER BY o.change_seq LIMIT ?%[2]s)
+RETURNING %[3]s`, t.outbox, forUpdateSkip, changeCols),
+		completeChange: fmt.Sprintf("DELETE FROM %s WHERE change_seq = ? AND claim_token = ?", t.outbox),
+		releaseChange: clock + fmt.Sprintf(`UPDATE %s SET claim_token = NULL, claimed_until = NULL, retry_at = (SELECT now_ms FROM clock) + ?
+WHERE change_seq = ? AND claim_token = ?`, t.outbox),
+		pending:      fmt.Sprintf("SELECT %s FROM %s ORDER BY change_seq", changeCols, t.outbox),
 		cleanupBatch: fmt.Sprintf("DELETE FROM %[1]s WHERE event_id IN (SELECT event_id FROM %[1]s WHERE expires_at < ? LIMIT 1000)", t.events),
 		cleanupAll:   fmt.Sprintf("DELETE FROM %s WHERE expires_at < ?", t.events),
 
-		schemaVersion: fmt.Sprintf("SELECT COALESCE(MAX(version), 0) FROM %s", t.version),
-		recordVersion: fmt.Sprintf("INSERT INTO %s (version, applied_at) VALUES (?, ?)", t.version),
+		updateSub: fmt.Sprintf(`UPDATE %s SET customer_id = ?, status = ?, plan = ?, price_id = ?, items = ?, cancel_at_period_end = ?,
+cancel_at = ?, canceled_at = ?, ended_at = ?, current_period_start = ?, current_period_end = ?, trial_end = ?,
+event_created = ?, event_seq = ?, event_id = ?, updated_at = ? WHERE subscription_id = ?`, t.subs),
+		insertSub: fmt.Sprintf(`INSERT INTO %s (%s, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.subs, subCols),
+		setPlanStep: setPlan,
+		upsertFeatures: fmt.Sprintf(`INSERT INTO %s (customer_id, features, event_created, event_seq, event_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (customer_id) DO UPDATE SET features = excluded.features, event_created = excluded.event_created,
+event_seq = excluded.event_seq, event_id = excluded.event_id, updated_at = excluded.updated_at`, t.features),
+		unlinkOthers: fmt.Sprintf("UPDATE %s SET %s = NULL WHERE %s = ? AND %s <> ?", t.users, t.uCustomer, t.uCustomer, t.uID),
+		linkUser:     fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?", t.users, t.uCustomer, t.uID),
+		insertChange: fmt.Sprintf("INSERT INTO %s (user_id, before_view, after_view, cause, committed_at) VALUES %s", t.outbox, changeValues),
 	}
 	if s.dialect == Postgres {
-		for _, p := range []*string{&q.user, &q.userByCustomer, &q.claim, &q.lockCustomer, &q.selectSub, &q.insertSub, &q.updateSub,
-			&q.customerSubs, &q.setPlan, &q.lockUser, &q.unlinkOthers, &q.linkUser, &q.upsertUser, &q.subscription,
-			&q.cleanupBatch, &q.cleanupAll, &q.recordVersion} {
+		// claimLock and lockFirst are inlined (Store.inTx), the steps
+		// numbered when they run.
+		for _, p := range []*string{&q.user, &q.userByCustomer, &q.userCustomer, &q.lockUser, &q.lockCustomer,
+			&q.readCustomer, &q.account, &q.subscription, &q.customerSubs, &q.recordVersion,
+			&q.claimChanges, &q.completeChange, &q.releaseChange, &q.cleanupBatch, &q.cleanupAll} {
 			*p = numbered(*p)
 		}
 	}
@@ -306,7 +411,7 @@ func (s *Store) userBy(ctx context.Context, query, key string) (billing.User, bo
 	)
 	err := s.retry(ctx, func() error {
 		var err error
-		u, err = scanUser(s.db.QueryRowContext(ctx, query, key))
+		u, err = scanUser(s.reader(ctx).QueryRowContext(ctx, query, key))
 		if errors.Is(err, sql.ErrNoRows) || s.notAKey(err) {
 			found = false
 			return nil
@@ -331,242 +436,6 @@ func (s *Store) notAKey(err error) bool {
 	return errors.As(err, &e) && (e.SQLState() == "22P02" || e.SQLState() == "22003")
 }
 
-// Subscription returns the stored state of a subscription; found=false and
-// a nil error if the store has none. For diagnostics and tests.
-func (s *Store) Subscription(ctx context.Context, id string) (billing.Subscription, bool, error) {
-	sub := billing.Subscription{ID: id}
-	var plan string
-	err := s.retry(ctx, func() error {
-		return s.db.QueryRowContext(ctx, s.q.subscription, id).Scan(&sub.CustomerID, &sub.Status, &plan, &sub.PriceID)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return billing.Subscription{}, false, nil
-	}
-	if err != nil {
-		return billing.Subscription{}, false, fmt.Errorf("sqlstore: read subscription %s: %w", id, err)
-	}
-	sub.Plan = billing.Plan(plan)
-	return sub, true, nil
-}
-
-// storedSub is the locked row of a subscription: what the order check needs.
-type storedSub struct {
-	customer, status string
-	created, seq     int64
-	eventID          string
-}
-
-func (o storedSub) terminal() bool {
-	return billing.Subscription{Status: o.status}.Terminal()
-}
-
-// ApplySubscription implements [billing.SyncStore]: it applies c in one
-// transaction, with the outcomes and the order rule of the interface's
-// documentation (see the package documentation for the locking). retain is
-// how long the event id is remembered. A returned error means nothing was
-// written.
-func (s *Store) ApplySubscription(ctx context.Context, c billing.SubscriptionChange, retain time.Duration) (billing.Outcome, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	if c.Subscription.ID == "" || c.Subscription.CustomerID == "" {
-		return "", errors.New("sqlstore: ApplySubscription: subscription id and customer id are required")
-	}
-	var out billing.Outcome
-	err := s.retry(ctx, func() error {
-		return s.inTx(ctx, func(q querier) (bool, error) {
-			var err error
-			out, err = s.apply(ctx, q, c, retain)
-			return err == nil && out != billing.Duplicate && out != billing.Tie, err
-		})
-	})
-	if err != nil {
-		return "", fmt.Errorf("sqlstore: apply subscription %s (event %q): %w", c.Subscription.ID, c.EventID, err)
-	}
-	s.wrote(ctx)
-	return out, nil
-}
-
-// apply is the body of ApplySubscription's transaction. Its result decides
-// the commit: Applied and Stale commit, Duplicate and Tie roll back.
-func (s *Store) apply(ctx context.Context, q querier, c billing.SubscriptionChange, retain time.Duration) (billing.Outcome, error) {
-	now := s.cfg.now()
-	// 1. Claim the event id. A concurrent claim of the same id waits for
-	// the other transaction: if it commits we see a conflict (Duplicate),
-	// if it rolls back (a Tie, an error) we get the id.
-	if c.EventID != "" {
-		var got string
-		err := q.QueryRowContext(ctx, s.q.claim, c.EventID, now.Add(retain).UnixMilli(), now.UnixMilli()).Scan(&got)
-		if errors.Is(err, sql.ErrNoRows) {
-			return billing.Duplicate, nil
-		}
-		if err != nil {
-			return "", err
-		}
-	}
-	// 2. Serialize the writers of this customer.
-	if err := s.lockCustomer(ctx, q, c.Subscription.CustomerID); err != nil {
-		return "", err
-	}
-	// 3. The subscription's row, locked.
-	created := c.Created.Unix()
-	var old storedSub
-	err := q.QueryRowContext(ctx, s.q.selectSub, c.Subscription.ID).Scan(&old.customer, &old.status, &old.created, &old.seq, &old.eventID)
-	exists := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", err
-	}
-	if exists {
-		switch {
-		case old.terminal() && !(c.Subscription.Terminal() && newer(created, c.Seq, old.created, old.seq)):
-			return billing.Stale, nil
-		case created == old.created && c.Seq <= old.seq && c.EventID != old.eventID:
-			return billing.Tie, nil
-		case !newer(created, c.Seq, old.created, old.seq):
-			return billing.Stale, nil
-		}
-	}
-	// 4. Write it.
-	sub := c.Subscription
-	if exists {
-		if _, err := q.ExecContext(ctx, s.q.updateSub, sub.CustomerID, sub.Status, string(sub.Plan), sub.PriceID, created, c.Seq, c.EventID, now.UnixMilli(), sub.ID); err != nil {
-			return "", err
-		}
-	} else {
-		res, err := q.ExecContext(ctx, s.q.insertSub, sub.ID, sub.CustomerID, sub.Status, string(sub.Plan), sub.PriceID, created, c.Seq, c.EventID, now.UnixMilli())
-		if err != nil {
-			return "", err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return "", err
-		} else if n == 0 {
-			// Another transaction inserted it after our read (possible
-			// only if it came with another customer id): start over.
-			return "", errRetry
-		}
-	}
-	// 5. The plan of the user linked to the customer, in the same
-	// transaction.
-	if err := s.recompute(ctx, q, sub.CustomerID); err != nil {
-		return "", err
-	}
-	return billing.Applied, nil
-}
-
-// newer reports whether (c1, s1) > (c2, s2) lexicographically.
-func newer(c1, s1, c2, s2 int64) bool {
-	return c1 > c2 || (c1 == c2 && s1 > s2)
-}
-
-// lockCustomer takes the transaction-scoped lock of a customer id
-// (PostgreSQL; SQLite's transaction already holds the write lock).
-func (s *Store) lockCustomer(ctx context.Context, q querier, customerID string) error {
-	if s.dialect != Postgres {
-		return nil
-	}
-	h := fnv.New32a()
-	h.Write([]byte(customerID))
-	_, err := q.ExecContext(ctx, s.q.lockCustomer, s.cfg.lockSpace, int32(h.Sum32()))
-	return err
-}
-
-// planRank orders plans: FREE (and anything unknown) < BASIC < PRO.
-func planRank(p billing.Plan) int {
-	switch p {
-	case billing.Basic:
-		return 1
-	case billing.Pro:
-		return 2
-	}
-	return 0
-}
-
-// recompute sets the plan (and subscription) of the user linked to
-// customerID to the highest plan among the customer's stored subscriptions
-// (the highest subscription id among equals), if it has any. The caller
-// holds the customer's lock.
-func (s *Store) recompute(ctx context.Context, q querier, customerID string) error {
-	rows, err := q.QueryContext(ctx, s.q.customerSubs, customerID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var (
-		best, bestID string
-		seen         bool
-	)
-	for rows.Next() {
-		var id, plan string
-		if err := rows.Scan(&id, &plan); err != nil {
-			return err
-		}
-		r, br := planRank(billing.Plan(plan)), planRank(billing.Plan(best))
-		if !seen || r > br || (r == br && id > bestID) {
-			best, bestID, seen = plan, id, true
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows.Close()
-	if !seen {
-		return nil
-	}
-	if s.t.uSub != "" {
-		_, err = q.ExecContext(ctx, s.q.setPlan, best, bestID, customerID)
-	} else {
-		_, err = q.ExecContext(ctx, s.q.setPlan, best, customerID)
-	}
-	return err
-}
-
-// LinkCustomer implements [billing.SyncStore]: it links the Stripe
-// customer to the user and sets the user's plan from the customer's stored
-// subscriptions, if any, in one transaction. A user previously linked to
-// the customer is unlinked (its customer id set to NULL; its plan is left
-// alone). Linking the same pair again changes nothing. An unknown user
-// returns found=false and a nil error.
-func (s *Store) LinkCustomer(ctx context.Context, userID, customerID string) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	if userID == "" || customerID == "" {
-		return false, errors.New("sqlstore: LinkCustomer: user id and customer id are required")
-	}
-	var found bool
-	err := s.retry(ctx, func() error {
-		return s.inTx(ctx, func(q querier) (bool, error) {
-			found = false
-			if err := s.lockCustomer(ctx, q, customerID); err != nil {
-				return false, err
-			}
-			var current sql.NullString
-			err := q.QueryRowContext(ctx, s.q.lockUser, userID).Scan(&current)
-			if errors.Is(err, sql.ErrNoRows) || s.notAKey(err) {
-				return false, nil
-			}
-			if err != nil {
-				return false, err
-			}
-			found = true
-			if current.String != customerID {
-				if _, err := q.ExecContext(ctx, s.q.unlinkOthers, customerID, userID); err != nil {
-					return false, err
-				}
-				if _, err := q.ExecContext(ctx, s.q.linkUser, customerID, userID); err != nil {
-					return false, err
-				}
-			}
-			return true, s.recompute(ctx, q, customerID)
-		})
-	})
-	if err != nil {
-		return false, fmt.Errorf("sqlstore: link customer %s to user %s: %w", customerID, userID, err)
-	}
-	s.wrote(ctx)
-	return found, nil
-}
-
 // PutUser adds or replaces a user, for seeding (tests, demos, an app's
 // sign-up). A non-empty StripeCustomerID links that customer to the user
 // (unlinking any other user from it) and, when the store holds
@@ -574,8 +443,9 @@ func (s *Store) LinkCustomer(ctx context.Context, userID, customerID string) (bo
 // derived from them in the same transaction, as the [billing.SyncStore]
 // contract says, not taken from u: seeding the same users at every start,
 // from any replica, never resets a synced plan. Otherwise plan and
-// subscription id are stored as given. With [WithUsersTable], the table's
-// other columns need defaults for a new user.
+// subscription id are stored as given. It records no
+// [billing.PlanChange]. With [WithUsersTable], the table's other columns
+// need defaults for a new user.
 func (s *Store) PutUser(ctx context.Context, u billing.User) error {
 	if u.ID == "" {
 		return errors.New("sqlstore: PutUser: user id is required")
@@ -591,30 +461,55 @@ func (s *Store) PutUser(ctx context.Context, u billing.User) error {
 		args = append(args, nullable(u.SubscriptionID))
 	}
 	err := s.retry(ctx, func() error {
-		return s.inTx(ctx, func(q querier) (bool, error) {
-			if u.StripeCustomerID != "" {
-				if err := s.lockCustomer(ctx, q, u.StripeCustomerID); err != nil {
-					return false, err
-				}
-				if _, err := q.ExecContext(ctx, s.q.unlinkOthers, u.StripeCustomerID, u.ID); err != nil {
-					return false, err
-				}
+		return s.inTx(ctx, nil, func(q querier, _ int64) ([]stmt, bool, error) {
+			if u.StripeCustomerID == "" {
+				return []stmt{{s.q.upsertUser, args}}, true, nil
 			}
-			if _, err := q.ExecContext(ctx, s.q.upsertUser, args...); err != nil {
-				return false, err
+			if err := s.lockCustomers(ctx, q, u.StripeCustomerID); err != nil {
+				return nil, false, err
 			}
-			if u.StripeCustomerID != "" {
-				if err := s.recompute(ctx, q, u.StripeCustomerID); err != nil {
-					return false, err
-				}
+			if _, err := s.exec(ctx, q, stmt{s.q.unlinkOthers, []any{u.StripeCustomerID, u.ID}}); err != nil {
+				return nil, false, err
 			}
-			return true, nil
+			if _, err := s.exec(ctx, q, stmt{s.q.upsertUser, args}); err != nil {
+				return nil, false, err
+			}
+			final, err := s.recompute(ctx, q, u.StripeCustomerID)
+			return final, err == nil, err
 		})
 	})
 	if err != nil {
 		return fmt.Errorf("sqlstore: put user %s: %w", u.ID, err)
 	}
 	return nil
+}
+
+// recompute returns the write that sets the plan (and subscription) of the
+// user linked to customerID to the highest plan among the customer's
+// stored subscriptions (the highest subscription id among equals), if it
+// has any. The caller holds the customer's lock.
+func (s *Store) recompute(ctx context.Context, q querier, customerID string) ([]stmt, error) {
+	rows, err := q.QueryContext(ctx, s.q.customerSubs, customerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var subs []billing.Subscription
+	for rows.Next() {
+		var id, plan string
+		if err := rows.Scan(&id, &plan); err != nil {
+			return nil, err
+		}
+		subs = append(subs, billing.Subscription{ID: id, Plan: billing.Plan(plan)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	b := best(subs)
+	if b == nil {
+		return nil, nil
+	}
+	return []stmt{s.setPlan(billing.User{Plan: b.Plan, SubscriptionID: b.ID}, customerID)}, nil
 }
 
 // Cleanup deletes every expired event id and returns how many it deleted.
@@ -624,7 +519,7 @@ func (s *Store) PutUser(ctx context.Context, u billing.User) error {
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.retry(ctx, func() error {
-		res, err := s.db.ExecContext(ctx, s.q.cleanupAll, s.cfg.now().UnixMilli())
+		res, err := s.reader(ctx).ExecContext(ctx, s.q.cleanupAll, s.cfg.now().UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -644,5 +539,5 @@ func (s *Store) wrote(ctx context.Context) {
 	if s.cfg.cleanupEvery <= 0 || s.writes.Add(1)%uint64(s.cfg.cleanupEvery) != 0 {
 		return
 	}
-	_, _ = s.db.ExecContext(ctx, s.q.cleanupBatch, s.cfg.now().UnixMilli())
+	_, _ = s.reader(ctx).ExecContext(ctx, s.q.cleanupBatch, s.cfg.now().UnixMilli())
 }
