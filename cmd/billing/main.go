@@ -1,11 +1,17 @@
 // Command billing is the operator's side of package billing: it runs the
-// test kit's Stripe emulator as a server, and (as the operations work lands)
-// sets up, checks and repairs a Stripe account. Every subcommand is a thin
-// layer over an exported Go API, so that what it does can also be done, and
-// tested, from Go.
+// test kit's Stripe emulator as a server, and sets up, checks and repairs a
+// Stripe account. Every subcommand is a thin layer over an exported Go API
+// (billingtest.NewEmulator, billing.SetupWebhookEndpoint,
+// billing.SetupPortalConfiguration, billing.Doctor, billing.Reconcile,
+// billing.Replay), so that what it does can also be done, and tested, from
+// Go.
 //
 //	go run ./cmd/billing emulator                      # on 127.0.0.1:12111
-//	go run ./cmd/billing emulator -addr 127.0.0.1:0    # any free port
+//	go run ./cmd/billing webhook setup -url https://app.example.com/api/subscription/webhook
+//	go run ./cmd/billing portal setup -price-plans price_basic=BASIC,price_pro=PRO
+//	go run ./cmd/billing doctor -price-plans price_basic=BASIC,price_pro=PRO -webhook-url https://app.example.com/api/subscription/webhook
+//	go run ./cmd/billing replay -db billing.db -since 72h -price-plans price_basic=BASIC,price_pro=PRO
+//	go run ./cmd/billing reconcile -db billing.db -price-plans price_basic=BASIC,price_pro=PRO
 //	go run ./cmd/billing -h
 //
 // Subcommands:
@@ -13,12 +19,31 @@
 //	emulator -addr HOST:PORT   serve the Stripe emulator (billingtest) until
 //	                           SIGINT or SIGTERM; prints "listening on
 //	                           http://HOST:PORT" once it accepts connections
+//	webhook setup -url URL     create or update the app's webhook endpoint
+//	                           (the handled events, API version 2023-10-16);
+//	                           prints its id and, once, a new one's secret
+//	portal setup -price-plans LIST [-return-url URL]
+//	                           create or update the portal configuration;
+//	                           prints its bpc_ id
+//	doctor -price-plans LIST -webhook-url URL
+//	                           check the account: one ok or FAIL line per
+//	                           check, with the fix; exit 1 when any fails
+//	reconcile -db DSN -price-plans LIST
+//	                           apply every subscription of the account to the
+//	                           store; resumable (-cursor FILE)
+//	replay -db DSN -since DURATION [-failed-only] -price-plans LIST
+//	                           hand missed events to the webhook handler
+//
+// Common flags: -stripe-url URL (default $STRIPE_API_URL; without it, the
+// real Stripe API), the key from $STRIPE_SECRET_KEY, -json for one JSON
+// document on stdout, -h on every subcommand. A key or a signing secret is
+// never printed, except the one-time secret of an endpoint just created.
 //
 // Exit status: 0 on success (and for -h), 1 when a subcommand fails, 2 on a
 // usage error (an unknown subcommand, a bad flag or argument).
 //
-// The command is a module of its own (cmd/billing/go.mod): it will need the
-// SQL drivers, which the library's root module must not require. The
+// The command is a module of its own (cmd/billing/go.mod): it needs the SQL
+// drivers, which the library's root module must not require. The
 // repository's go.work makes `go run ./cmd/billing` work from the root.
 package main
 
