@@ -234,9 +234,10 @@ func (s *Store) readCustomer(ctx context.Context, q querier, customer, target st
 	}
 	defer rows.Close()
 	cs := &customerState{customer: customer}
+	var r stateRow // Scan sets every field of each row
+	dest := r.dest(true)
 	for rows.Next() {
-		var r stateRow
-		if err := rows.Scan(r.dest(true)...); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
 		switch r.kind {
@@ -336,9 +337,10 @@ func (s *Store) readAccount(ctx context.Context, userID string) (billing.Account
 		subs     []billing.Subscription
 		features []string
 	)
+	var r stateRow // Scan sets every field of each row
+	dest := r.dest(true)
 	for rows.Next() {
-		var r stateRow
-		if err := rows.Scan(r.dest(true)...); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return billing.Account{}, false, err
 		}
 		switch r.kind {

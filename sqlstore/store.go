@@ -32,6 +32,8 @@ type Store struct {
 	// SQLite: the prepared statements, by query (see Store.prepare).
 	stmtsMu sync.Mutex
 	stmts   atomic.Pointer[map[string]*sql.Stmt]
+	// PostgreSQL: the combined writes, by shape (see Store.combine).
+	combined sync.Map
 }
 
 var (
@@ -343,9 +345,9 @@ event_seq = excluded.event_seq, event_id = excluded.event_id, updated_at = exclu
 		insertChange: fmt.Sprintf("INSERT INTO %s (user_id, before_view, after_view, cause, committed_at) VALUES %s", t.outbox, changeValues),
 	}
 	if s.dialect == Postgres {
-		// claimLock and lockFirst are inlined (Store.inTx), the steps
-		// numbered when they run.
-		for _, p := range []*string{&q.user, &q.userByCustomer, &q.userCustomer, &q.lockUser, &q.lockCustomer,
+		// The steps keep ?: they are numbered when they run, alone or
+		// combined (Store.combine).
+		for _, p := range []*string{&q.claimLock, &q.lockFirst, &q.user, &q.userByCustomer, &q.userCustomer, &q.lockUser, &q.lockCustomer,
 			&q.readCustomer, &q.account, &q.subscription, &q.customerSubs, &q.recordVersion,
 			&q.claimChanges, &q.completeChange, &q.releaseChange, &q.cleanupBatch, &q.cleanupAll} {
 			*p = numbered(*p)
@@ -355,9 +357,14 @@ event_seq = excluded.event_seq, event_id = excluded.event_id, updated_at = exclu
 }
 
 // numbered turns the ? placeholders of query into PostgreSQL's $1, $2, ...
-// (the statements hold no other question mark).
+// (the statements hold no other question mark); a query without any is
+// returned as it is.
 func numbered(query string) string {
+	if strings.IndexByte(query, '?') < 0 {
+		return query
+	}
 	var b strings.Builder
+	b.Grow(len(query) + 16)
 	n := 0
 	for _, r := range query {
 		if r == '?' {

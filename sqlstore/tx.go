@@ -20,8 +20,8 @@ type querier interface {
 }
 
 // stmt is one statement of a transaction and its arguments, with ?
-// placeholders (numbered for PostgreSQL when it runs, or inlined as
-// literals: see [Store.inTx]).
+// placeholders, numbered for PostgreSQL when it runs (a statement without
+// ? is taken as it is).
 type stmt struct {
 	query string
 	args  []any
@@ -67,7 +67,7 @@ func (s *Store) inTx(ctx context.Context, first *stmt, fn func(q querier, firstR
 	}
 	var n int64
 	if first != nil {
-		n, err = countRows(tx.QueryContext(ctx, numbered(first.query), first.args...))
+		n, err = countRows(tx.QueryContext(ctx, s.pgQuery(*first), first.args...))
 	}
 	return s.finish(ctx, tx, tx, n, err, fn)
 }
@@ -115,15 +115,27 @@ func countRows(rows *sql.Rows, err error) (int64, error) {
 // combine returns the writes w as one statement on PostgreSQL (each in a
 // WITH clause: one round trip), and as they are on SQLite. The clauses of
 // one statement do not see each other's writes: they must write different
-// rows.
+// rows. The combined statements are built once per shape.
 func (s *Store) combine(w []stmt) []stmt {
 	if s.dialect != Postgres || len(w) < 2 {
 		return w
 	}
 	var (
-		b    strings.Builder
+		key  combineKey
 		args []any
 	)
+	for i, st := range w {
+		if i < len(key) {
+			key[i] = st.query
+		}
+		args = append(args, st.args...)
+	}
+	if len(w) <= len(key) {
+		if q, ok := s.combined.Load(key); ok {
+			return []stmt{{q.(string), args}}
+		}
+	}
+	var b strings.Builder
 	for i, st := range w {
 		if i == 0 {
 			b.WriteString("WITH ")
@@ -131,11 +143,18 @@ func (s *Store) combine(w []stmt) []stmt {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "w%d AS (%s RETURNING 1)", i, st.query)
-		args = append(args, st.args...)
 	}
 	b.WriteString(" SELECT 1")
-	return []stmt{{b.String(), args}}
+	q := numbered(b.String())
+	if len(w) <= len(key) {
+		s.combined.Store(key, q)
+	}
+	return []stmt{{q, args}}
 }
+
+// combineKey is the shape of a combined write: its statements' queries
+// (the store's own, so there are few shapes).
+type combineKey [6]string
 
 // rollback ends the transaction on conn, even if ctx is done, so that the
 // connection goes back to the pool clean; if that fails the connection's
@@ -272,13 +291,17 @@ func (s *Store) prepared(query string) *sql.Stmt {
 	return (*m)[query]
 }
 
-// exec runs st in the middle of a transaction (numbered for PostgreSQL).
+// exec runs st in the middle of a transaction.
 func (s *Store) exec(ctx context.Context, q querier, st stmt) (sql.Result, error) {
-	query := st.query
+	return q.ExecContext(ctx, s.pgQuery(st), st.args...)
+}
+
+// pgQuery returns st's query with the dialect's placeholders.
+func (s *Store) pgQuery(st stmt) string {
 	if s.dialect == Postgres {
-		query = numbered(query)
+		return numbered(st.query)
 	}
-	return q.ExecContext(ctx, query, st.args...)
+	return st.query
 }
 
 // inImmediateTx runs fn between BEGIN IMMEDIATE and COMMIT on one SQLite
