@@ -457,7 +457,7 @@ func (m *MemoryStore) recomputeLocked(customerID string) {
 	best, bestSub, any := Free, "", false
 	for id := range m.custSubs[customerID] {
 		s := m.subs[id]
-		if !any || s.sub.Plan.rank() > best.rank() || (s.sub.Plan.rank() == best.rank() && s.sub.ID > bestSub) {
+		if !any || s.sub.Plan.Rank() > best.Rank() || (s.sub.Plan.Rank() == best.Rank() && s.sub.ID > bestSub) {
 			best, bestSub, any = s.sub.Plan, s.sub.ID, true
 		}
 	}

@@ -21,9 +21,10 @@ func (p Plan) Paid() bool { return p == Basic || p == Pro }
 // Valid reports whether p is one of FREE, BASIC and PRO.
 func (p Plan) Valid() bool { return p == Free || p.Paid() }
 
-// rank orders the plans for "the highest plan among a customer's
-// subscriptions": FREE (and anything unknown) < BASIC < PRO.
-func (p Plan) rank() int {
+// Rank orders the plans for "the highest plan among a customer's
+// subscriptions", as [SyncStore] derives a user's plan: FREE (and anything
+// unknown) 0 < BASIC 1 < PRO 2. Stores use it to agree with MemoryStore.
+func (p Plan) Rank() int {
 	switch p {
 	case Basic:
 		return 1

@@ -205,7 +205,7 @@ func (r PlanRules) subscription(st subState) (s Subscription, ok bool) {
 	found := false
 	for _, p := range st.Prices {
 		if pl, mapped := r.Prices.plan(p); mapped {
-			if !found || pl.rank() > s.Plan.rank() {
+			if !found || pl.Rank() > s.Plan.Rank() {
 				s.Plan = pl
 			}
 			found = true

@@ -396,14 +396,3 @@ func lockKey(customerID string) int32 {
 func newer(c1, s1, c2, s2 int64) bool {
 	return c1 > c2 || (c1 == c2 && s1 > s2)
 }
-
-// planRank orders plans: FREE (and anything unknown) < BASIC < PRO.
-func planRank(p billing.Plan) int {
-	switch p {
-	case billing.Basic:
-		return 1
-	case billing.Pro:
-		return 2
-	}
-	return 0
-}

@@ -275,7 +275,7 @@ func best(subs []billing.Subscription) *billing.Subscription {
 	var b *billing.Subscription
 	for i := range subs {
 		s := &subs[i]
-		if b == nil || planRank(s.Plan) > planRank(b.Plan) || (planRank(s.Plan) == planRank(b.Plan) && s.ID > b.ID) {
+		if b == nil || s.Plan.Rank() > b.Plan.Rank() || (s.Plan.Rank() == b.Plan.Rank() && s.ID > b.ID) {
 			b = s
 		}
 	}

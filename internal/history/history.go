@@ -188,23 +188,11 @@ func (h History) Want() billing.User {
 	}
 	plan, id := billing.Free, ""
 	for i, e := range h.Finals() {
-		if r, best := rank(e.Sub.Plan), rank(plan); i == 0 || r > best || (r == best && e.Sub.ID > id) {
+		if r, best := e.Sub.Plan.Rank(), plan.Rank(); i == 0 || r > best || (r == best && e.Sub.ID > id) {
 			plan, id = e.Sub.Plan, e.Sub.ID
 		}
 	}
 	return billing.User{ID: h.User.ID, Plan: plan, StripeCustomerID: h.Customer, SubscriptionID: id}
-}
-
-// rank orders plans as [billing.SyncStore] does: FREE (and anything
-// unknown) < BASIC < PRO.
-func rank(p billing.Plan) int {
-	switch p {
-	case billing.Basic:
-		return 1
-	case billing.Pro:
-		return 2
-	}
-	return 0
 }
 
 // Generate returns history i, drawn from r.

@@ -92,22 +92,12 @@ func priceList(t billing.PriceTable) []pricePlan {
 		out = append(out, pricePlan{id, p})
 	}
 	slices.SortFunc(out, func(a, b pricePlan) int {
-		if c := planRank(a.Plan) - planRank(b.Plan); c != 0 {
+		if c := a.Plan.Rank() - b.Plan.Rank(); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Price, b.Price)
 	})
 	return out
-}
-
-func planRank(p billing.Plan) int {
-	switch p {
-	case billing.Basic:
-		return 1
-	case billing.Pro:
-		return 2
-	}
-	return 0
 }
 
 func (p *pages) register(mux *http.ServeMux) {
