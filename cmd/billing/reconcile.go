@@ -61,35 +61,28 @@ apply (run it again). The key is read from STRIPE_SECRET_KEY.
 
 func runReconcile(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "reconcile", reconcileUsage)
-	dsn := f.String("db", "", "the app's SQL store: a postgres:// `DSN` or a SQLite file path (required)")
-	plans := f.String("price-plans", "", "the app's price table, comma-separated `LIST` of price_id=PLAN, lookup_key:KEY=PLAN or product:ID=PLAN (required)")
-	pastDue := f.Bool("past-due-revokes-access", false, "past_due grants FREE, as the app's billing.PlanRules.PastDueRevokesAccess")
+	sto := addStoreFlags(f)
 	cursorFile := f.String("cursor", "", "the resume state `FILE` (default DB.reconcile-cursor for SQLite, a file in the user's cache dir for PostgreSQL)")
 	restart := f.Bool("restart", false, "ignore the -cursor file and start from the first subscription")
-	rate := f.Float64("rate", billing.DefaultRatePerSecond, "at most `N` list requests per second (Stripe's test mode allows 25 reads a second)")
-	maxBackoff := f.Duration("max-backoff", 30*time.Second, "the longest wait after a rate-limited (429) page")
 	every := f.Int("progress-every", 10, "off a terminal, a progress line every `N` pages")
 	verbose := f.Bool("v", false, "log a warning per subscription with an unknown price and per rate-limited page to stderr")
 	sf := addStripeFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if *dsn == "" {
-		return usagef("-db is required (a postgres:// URL or a SQLite file path: the app's store)")
-	}
-	prices, err := parsePricePlans(*plans)
-	if err != nil {
+	if err := sto.checkDB(); err != nil {
 		return err
 	}
-	if *rate <= 0 {
-		return usagef("-rate must be positive")
+	rules, err := sto.rules()
+	if err != nil {
+		return err
 	}
 	api, err := sf.api(e)
 	if err != nil {
 		return err
 	}
 	if *cursorFile == "" {
-		if *cursorFile, err = defaultCursorFile(*dsn); err != nil {
+		if *cursorFile, err = defaultCursorFile(*sto.dsn); err != nil {
 			return err
 		}
 	}
@@ -111,7 +104,7 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 		st = reconcileState{Account: account, Started: time.Now().UTC()}
 	}
 
-	store, closeStore, err := openStore(ctx, *dsn)
+	store, closeStore, err := openStore(ctx, *sto.dsn)
 	if err != nil {
 		return err
 	}
@@ -122,9 +115,9 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	cfg := billing.ReconcileConfig{
 		Store:         store,
 		Subscriptions: &subscription.Client{B: api.B, Key: api.Key},
-		Rules:         billing.PlanRules{Prices: prices, PastDueRevokesAccess: *pastDue},
-		RatePerSecond: *rate,
-		MaxBackoff:    *maxBackoff,
+		Rules:         rules,
+		RatePerSecond: *sto.rate,
+		MaxBackoff:    *sto.maxBackoff,
 		Cursor:        st.Report.Cursor,
 		Logger:        warnLogger(e.Stderr, *verbose),
 		OnPage: func(r billing.ReconcileReport) {

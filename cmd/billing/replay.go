@@ -51,22 +51,18 @@ const replaySecret = "whsec_replay_unused_handle_checks_no_signature"
 
 func runReplay(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "replay", replayUsage)
-	dsn := f.String("db", "", "the app's SQL store: a postgres:// `DSN` or a SQLite file path (required)")
+	sto := addStoreFlags(f)
 	since := f.String("since", "", "replay the events created since now minus this `DURATION` (for example 72h), or since an RFC 3339 time (required)")
 	failedOnly := f.Bool("failed-only", false, "replay only the events whose delivery to an endpoint failed")
-	plans := f.String("price-plans", "", "the app's price table, comma-separated `LIST` of price_id=PLAN, lookup_key:KEY=PLAN or product:ID=PLAN (required)")
-	pastDue := f.Bool("past-due-revokes-access", false, "past_due grants FREE, as the app's billing.PlanRules.PastDueRevokesAccess")
 	linkCheckout := f.Bool("link-checkout", false, "link the customer of a checkout.session.completed to its client_reference_id, as the app's WebhookConfig.LinkCheckout")
-	rate := f.Float64("rate", billing.DefaultRatePerSecond, "at most `N` list requests per second (Stripe's test mode allows 25 reads a second)")
-	maxBackoff := f.Duration("max-backoff", 30*time.Second, "the longest wait after a rate-limited (429) page")
 	every := f.Int("progress-every", 100, "off a terminal, a progress line every `N` events")
 	verbose := f.Bool("v", false, "log a line per failed event and per rate-limited page to stderr")
 	sf := addStripeFlags(f)
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if *dsn == "" {
-		return usagef("-db is required (a postgres:// URL or a SQLite file path: the app's store)")
+	if err := sto.checkDB(); err != nil {
+		return err
 	}
 	now := time.Now()
 	from, err := parseSince(*since, now)
@@ -77,18 +73,15 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.Stderr, "replay: Stripe keeps 30 days of events: those before %s are gone (billing reconcile reads the current state instead)\n",
 			now.Add(-30*24*time.Hour).UTC().Format(time.RFC3339))
 	}
-	prices, err := parsePricePlans(*plans)
+	rules, err := sto.rules()
 	if err != nil {
 		return err
-	}
-	if *rate <= 0 {
-		return usagef("-rate must be positive")
 	}
 	api, err := sf.api(e)
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(ctx, *dsn)
+	store, closeStore, err := openStore(ctx, *sto.dsn)
 	if err != nil {
 		return err
 	}
@@ -98,7 +91,7 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	h, err := billing.NewWebhookHandler(billing.WebhookConfig{
 		Secrets:       []string{replaySecret},
 		Store:         store,
-		Rules:         billing.PlanRules{Prices: prices, PastDueRevokesAccess: *pastDue},
+		Rules:         rules,
 		Subscriptions: &subscription.Client{B: api.B, Key: api.Key},
 		Entitlements:  &activeentitlement.Client{B: api.B, Key: api.Key},
 		LinkCheckout:  *linkCheckout,
@@ -113,8 +106,8 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		Handler:       h,
 		Since:         from,
 		FailedOnly:    *failedOnly,
-		RatePerSecond: *rate,
-		MaxBackoff:    *maxBackoff,
+		RatePerSecond: *sto.rate,
+		MaxBackoff:    *sto.maxBackoff,
 		Logger:        log,
 		OnEvent:       func(r billing.ReplayReport) { prog.update(replayLine("replay", r)) },
 	})
