@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/stripe/stripe-go/v76"
 )
@@ -227,4 +228,31 @@ func (r PlanRules) needsProduct(st subState) bool {
 		}
 	}
 	return false
+}
+
+// Validate checks the table as the handlers' constructors do: it maps at
+// least one price, to FREE, BASIC or PRO. The error says what to fix.
+func (t PriceTable) Validate() error { return t.validate() }
+
+// Change is the change a store applies for a subscription read from Stripe
+// at readAt (a reconcile's or a job's own read), with its cause: the same
+// mapping the webhook handler and the return sync use. ok is false when
+// the subscription has no id or customer, or when its status grants access
+// but no price maps to a plan: such a state is not applied at all. With a
+// [PriceTable].ProductMetadataKey, read the subscription with
+// items.data.price.product expanded, or a price mapped only by its
+// product's metadata is unknown.
+func (r PlanRules) Change(s *stripe.Subscription, readAt time.Time, cause Cause) (c SubscriptionChange, ok bool) {
+	if s == nil {
+		return c, false
+	}
+	st := stateFromStripe(s)
+	if st.ID == "" || st.Customer == "" {
+		return c, false
+	}
+	sub, ok := r.subscription(st)
+	if !ok {
+		return c, false
+	}
+	return SubscriptionChange{Subscription: sub, Created: readAt, Cause: cause}, true
 }

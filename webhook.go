@@ -14,6 +14,8 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/contafy/billing/internal/pace"
 )
 
 // statusSeq is the Seq of a webhook event's change: its status's rank, as
@@ -161,18 +163,6 @@ type WebhookHandler struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// sleepCtx waits d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // NewWebhookHandler checks cfg and returns the handler. It names the first
 // missing or invalid setting in its error.
 func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
@@ -215,7 +205,7 @@ func NewWebhookHandler(cfg WebhookConfig) (*WebhookHandler, error) {
 		cfg:   cfg,
 		log:   orDiscard(cfg.Logger),
 		now:   time.Now,
-		sleep: sleepCtx,
+		sleep: pace.Sleep,
 	}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76/subscription"
 )
 
@@ -15,7 +16,7 @@ import (
 // pages) per iteration and reports subscriptions per second, and list calls
 // and all calls per 100 subscriptions:
 //
-//   - memory: billing.Reconcile into a MemoryStore, the emulator's and the
+//   - memory: ops.Reconcile into a MemoryStore, the emulator's and the
 //     library's share of the time;
 //   - sqlite: `billing reconcile -db FILE` in-process, as an operator runs
 //     it (every subscription one SQLite transaction, synced: the demo's
@@ -54,7 +55,7 @@ func BenchmarkReconcile(b *testing.B) {
 		s.Reset()
 		b.ResetTimer()
 		for range b.N {
-			rep, err := billing.Reconcile(context.Background(), billing.ReconcileConfig{Store: store,
+			rep, err := ops.Reconcile(context.Background(), ops.ReconcileConfig{Store: store,
 				Subscriptions: &subscription.Client{B: backend(s), Key: billingtest.TestKey},
 				Rules:         billing.PlanRules{Prices: billingtest.Prices()}, RatePerSecond: 1e6})
 			if err != nil || rep.Read != n {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 )
 
 const doctorUsage = `
@@ -35,8 +35,8 @@ var errChecksFailed = errors.New("checks failed")
 
 // doctorJSON is the -json output of billing doctor.
 type doctorJSON struct {
-	OK     bool            `json:"ok"`
-	Checks []billing.Check `json:"checks"`
+	OK     bool        `json:"ok"`
+	Checks []ops.Check `json:"checks"`
 }
 
 func runDoctor(ctx context.Context, e *env, args []string) error {
@@ -58,7 +58,7 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := billing.Doctor(ctx, api, billing.DoctorConfig{Prices: prices, WebhookURL: *hookURL, PricePlans: *plans})
+	rep, err := ops.Doctor(ctx, api, ops.DoctorConfig{Prices: prices, WebhookURL: *hookURL, PricePlans: *plans})
 	if err != nil {
 		return redacted(err, api.Key)
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/price"
 )
@@ -45,8 +45,8 @@ func TestSetUpThenDoctor(t *testing.T) {
 
 	out = mustRun(t, environ, "doctor", "-price-plans", standardPlans, "-webhook-url", appWebhookURL, "-json")
 	var rep struct {
-		OK     bool            `json:"ok"`
-		Checks []billing.Check `json:"checks"`
+		OK     bool        `json:"ok"`
+		Checks []ops.Check `json:"checks"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.OK || len(rep.Checks) != len(wantNames) {
 		t.Errorf("-json: %s (%v)", out, err)
@@ -90,7 +90,7 @@ func TestDoctorFails(t *testing.T) {
 		{
 			name: "endpoint misses an event",
 			breakf: func(t *testing.T, s *billingtest.Stripe) {
-				events := slices.DeleteFunc(slices.Clone(billing.HandledEvents), func(e string) bool { return e == "checkout.session.completed" })
+				events := slices.DeleteFunc(slices.Clone(ops.HandledEvents), func(e string) bool { return e == "checkout.session.completed" })
 				updateEndpoint(t, s, &stripe.WebhookEndpointParams{EnabledEvents: stripe.StringSlice(events)})
 			},
 			fail: []string{"FAIL webhook endpoint events: missing [checkout.session.completed]; fix: billing webhook setup -url " + appWebhookURL},

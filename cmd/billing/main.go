@@ -1,9 +1,9 @@
 // Command billing is the operator's side of package billing: it runs the
 // test kit's Stripe emulator as a server, and sets up, checks and repairs a
 // Stripe account. Every subcommand is a thin layer over an exported Go API
-// (billingtest.NewEmulator, billing.SetupWebhookEndpoint,
-// billing.SetupPortalConfiguration, billing.Doctor, billing.Reconcile,
-// billing.Replay), so that what it does can also be done, and tested, from
+// (billingtest.NewEmulator, ops.SetupWebhookEndpoint,
+// ops.SetupPortalConfiguration, ops.Doctor, ops.Reconcile,
+// ops.Replay), so that what it does can also be done, and tested, from
 // Go.
 //
 //	go run ./cmd/billing emulator                      # on 127.0.0.1:12111

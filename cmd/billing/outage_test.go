@@ -16,6 +16,7 @@ import (
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/internal/testenv"
+	"github.com/contafy/billing/ops"
 	"github.com/contafy/billing/sqlstore"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/customer"
@@ -150,7 +151,7 @@ func testOutage(t *testing.T, dsn, repair string) {
 	out = mustRun(t, environ, args...)
 	drift := driftOf(t, out)
 	if repair == "replay-failed-only" {
-		var rep billing.ReplayReport
+		var rep ops.ReplayReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Duplicate != 0 || rep.Applied < len(changed) {
 			t.Errorf("replay -failed-only: %s (%v), want only the failed events: none a duplicate", out, err)
 		}
@@ -249,7 +250,7 @@ func (a *app) changes() []billing.PlanChange {
 
 // checkChanges checks that the hook received exactly one plan change per
 // drift line, and none for the other users.
-func (a *app) checkChanges(t *testing.T, drift []billing.PlanDrift) {
+func (a *app) checkChanges(t *testing.T, drift []ops.PlanDrift) {
 	t.Helper()
 	if a.notifier == nil {
 		t.Fatal("the store keeps no outbox (billing.Outbox): the plan changes cannot be counted")
@@ -299,10 +300,10 @@ func planOf(t *testing.T, store *sqlstore.Store, userID string) billing.Plan {
 }
 
 // driftOf returns the drift of a reconcile or replay -json report.
-func driftOf(t *testing.T, out string) []billing.PlanDrift {
+func driftOf(t *testing.T, out string) []ops.PlanDrift {
 	t.Helper()
 	var rep struct {
-		Drift []billing.PlanDrift `json:"drift"`
+		Drift []ops.PlanDrift `json:"drift"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Drift == nil {
 		t.Fatalf("not a report with a drift list: %v\n%s", err, out)

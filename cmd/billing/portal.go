@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 )
 
 const portalUsage = `
@@ -48,7 +48,7 @@ func runPortal(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := billing.SetupPortalConfiguration(ctx, api, prices, *returnURL)
+	res, err := ops.SetupPortalConfiguration(ctx, api, prices, *returnURL)
 	if err != nil {
 		return redacted(err, api.Key)
 	}

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 	"github.com/contafy/billing/sqlstore"
 	"github.com/stripe/stripe-go/v76/subscription"
 )
@@ -28,7 +28,7 @@ Usage: billing reconcile -db DSN -price-plans LIST [-cursor FILE] [-restart] [-s
 Reads every subscription of the Stripe account (all statuses, 100 a page
 with their items and prices, so no subscription is read on its own) and
 applies each to the SQL store the app's webhook handler writes to, through
-the same atomic, ordered path (billing.Reconcile): a read counts at its own
+the same atomic, ordered path (ops.Reconcile): a read counts at its own
 time and never overwrites a newer state, customers no user is linked to yet
 are kept for a later link, and each plan change is recorded once in the
 store's outbox for the app's plan-change hook. Requests are paced (-rate);
@@ -54,7 +54,7 @@ line every -progress-every pages elsewhere. The report goes to stdout:
 	reconcile done: read 250 in 3 pages (1 rate-limited), applied 240, stale 5, unknown price 5, errors 0, plans changed 2
 	drift: user=u_123 from=FREE to=PRO
 
-or with -json the billing.ReconcileReport as one JSON document. The exit
+or with -json the ops.ReconcileReport as one JSON document. The exit
 status is 1 when the run stopped before the end or a subscription failed to
 apply (run it again). The key is read from STRIPE_SECRET_KEY.
 `
@@ -112,7 +112,7 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 
 	prog := newProgress(e.Stderr, *every)
 	var saveErr error
-	cfg := billing.ReconcileConfig{
+	cfg := ops.ReconcileConfig{
 		Store:         store,
 		Subscriptions: &subscription.Client{B: api.B, Key: api.Key},
 		Rules:         rules,
@@ -120,7 +120,7 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 		MaxBackoff:    *sto.maxBackoff,
 		Cursor:        st.Report.Cursor,
 		Logger:        warnLogger(e.Stderr, *verbose),
-		OnPage: func(r billing.ReconcileReport) {
+		OnPage: func(r ops.ReconcileReport) {
 			now := st
 			now.Report = addReconcileReports(st.Report, r)
 			if err := saveReconcileState(*cursorFile, now); err != nil && saveErr == nil {
@@ -129,7 +129,7 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 			prog.update(reconcileLine("reconcile", now.Report))
 		},
 	}
-	rep, runErr := billing.Reconcile(ctx, cfg)
+	rep, runErr := ops.Reconcile(ctx, cfg)
 	total := addReconcileReports(st.Report, rep)
 	prog.finish(reconcileLine("reconcile", total))
 	switch {
@@ -172,7 +172,7 @@ type reconcileState struct {
 	// Started is when the run began.
 	Started time.Time `json:"started"`
 	// Report counts the run so far; Report.Cursor is where it resumes.
-	Report billing.ReconcileReport `json:"report"`
+	Report ops.ReconcileReport `json:"report"`
 }
 
 // loadReconcileState reads the -cursor file; a missing one is the zero
@@ -272,7 +272,7 @@ func accountOf(stripeURL, key string) string {
 }
 
 // addReconcileReports adds a resumed run's report to the counts before it.
-func addReconcileReports(before, run billing.ReconcileReport) billing.ReconcileReport {
+func addReconcileReports(before, run ops.ReconcileReport) ops.ReconcileReport {
 	out := run
 	out.Read += before.Read
 	out.Applied += before.Applied
@@ -281,7 +281,7 @@ func addReconcileReports(before, run billing.ReconcileReport) billing.ReconcileR
 	out.Errors += before.Errors
 	out.Pages += before.Pages
 	out.RateLimited += before.RateLimited
-	out.Drift = append(append([]billing.PlanDrift(nil), before.Drift...), run.Drift...)
+	out.Drift = append(append([]ops.PlanDrift(nil), before.Drift...), run.Drift...)
 	if out.Cursor == "" {
 		out.Cursor = before.Cursor
 	}
@@ -289,16 +289,16 @@ func addReconcileReports(before, run billing.ReconcileReport) billing.ReconcileR
 }
 
 // reconcileLine is the progress line, and the first line of the report.
-func reconcileLine(prefix string, r billing.ReconcileReport) string {
+func reconcileLine(prefix string, r ops.ReconcileReport) string {
 	return fmt.Sprintf("%s: read %d in %d pages (%d rate-limited), applied %d, stale %d, unknown price %d, errors %d, plans changed %d",
 		prefix, r.Read, r.Pages, r.RateLimited, r.Applied, r.Stale, r.UnknownPrice, r.Errors, len(r.Drift))
 }
 
 // printReconcileReport prints the report: as JSON, or as the summary line
 // and a drift line per plan changed.
-func printReconcileReport(w io.Writer, r billing.ReconcileReport, asJSON bool) error {
+func printReconcileReport(w io.Writer, r ops.ReconcileReport, asJSON bool) error {
 	if r.Drift == nil {
-		r.Drift = []billing.PlanDrift{}
+		r.Drift = []ops.PlanDrift{}
 	}
 	if asJSON {
 		return writeJSON(w, r)
@@ -313,7 +313,7 @@ func printReconcileReport(w io.Writer, r billing.ReconcileReport, asJSON bool) e
 }
 
 // printDrift prints a line per user whose plan changed.
-func printDrift(w io.Writer, drift []billing.PlanDrift) {
+func printDrift(w io.Writer, drift []ops.PlanDrift) {
 	for _, d := range drift {
 		fmt.Fprintf(w, "drift: user=%s from=%s to=%s\n", d.UserID, d.From, d.To)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/contafy/billing/sqlstore"
 )
 
@@ -152,7 +153,7 @@ func TestReconcileKilledAndResumed(t *testing.T) {
 	if !strings.Contains(stderr.String(), "reconcile: resuming after "+killed.Report.Cursor) {
 		t.Errorf("stderr lacks the resume line:\n%s", &stderr)
 	}
-	var rep billing.ReconcileReport
+	var rep ops.ReconcileReport
 	if err := json.Unmarshal(stdout, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestReconcileKilledAndResumed(t *testing.T) {
 		lists-limited, limited, n, float64(lists)*100/float64(n), float64(lists-limited)*100/float64(n))
 }
 
-func withoutDrift(r billing.ReconcileReport) billing.ReconcileReport {
+func withoutDrift(r ops.ReconcileReport) ops.ReconcileReport {
 	r.Drift = nil
 	return r
 }
@@ -312,7 +313,7 @@ func TestReconcileInterrupted(t *testing.T) {
 	}()
 	args := []string{"reconcile", "-db", dsn, "-price-plans", standardPlans, "-rate", "1000", "-json"}
 	code, stdout, stderr := runEnv(t, ctx, environ, args...)
-	var stopped billing.ReconcileReport
+	var stopped ops.ReconcileReport
 	if err := json.Unmarshal([]byte(stdout), &stopped); err != nil || code != 1 || stopped.Done || !strings.Contains(stderr, "context canceled") {
 		t.Fatalf("interrupted run: exit %d (%v)\n%s\n%s", code, err, stdout, stderr)
 	}
@@ -324,7 +325,7 @@ func TestReconcileInterrupted(t *testing.T) {
 		t.Logf("the run stopped between pages (%d read): the within-a-page case was not exercised this time", stopped.Read)
 	}
 	code, stdout, stderr = runEnv(t, context.Background(), environ, args...)
-	var rep billing.ReconcileReport
+	var rep ops.ReconcileReport
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 0 {
 		t.Fatalf("resumed run: exit %d (%v)\n%s\n%s", code, err, stdout, stderr)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76/entitlements/activeentitlement"
 	"github.com/stripe/stripe-go/v76/event"
 	"github.com/stripe/stripe-go/v76/subscription"
@@ -15,11 +16,11 @@ import (
 const replayUsage = `
 Usage: billing replay -db DSN -since DURATION [-failed-only] -price-plans LIST [-stripe-url URL] [-json]
 
-Reads the events the webhook handler acts on (billing.HandledEvents) that
+Reads the events the webhook handler acts on (ops.HandledEvents) that
 Stripe created since now minus -since (or since an RFC 3339 time; Stripe
 keeps 30 days of events), optionally only those whose delivery to an
 endpoint failed, and hands each, oldest first, to a webhook handler on the
-app's SQL store (billing.Replay, through WebhookHandler.Handle): an event
+app's SQL store (ops.Replay, through WebhookHandler.Handle): an event
 the app applied already is a duplicate, an older one is stale, and what was
 missed is applied, its plan change recorded once in the store's outbox for
 the app's plan-change hook.
@@ -35,7 +36,7 @@ line every -progress-every events elsewhere. The report goes to stdout:
 	replay done: 300 of 300 events in 3 pages (0 rate-limited), applied 20, duplicate 270, stale 5, other 5, errors 0, plans changed 2
 	drift: user=u_123 from=FREE to=PRO
 
-or with -json the billing.ReplayReport as one JSON document. The exit status
+or with -json the ops.ReplayReport as one JSON document. The exit status
 is 1 when the run stopped before the end or an event failed (run it again:
 what was applied is a duplicate then). The key is read from
 STRIPE_SECRET_KEY.
@@ -101,15 +102,16 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	prog := newProgress(e.Stderr, *every)
-	rep, runErr := billing.Replay(ctx, billing.ReplayConfig{
+	rep, runErr := ops.Replay(ctx, ops.ReplayConfig{
 		Events:        &event.Client{B: api.B, Key: api.Key},
+		Store:         store,
 		Handler:       h,
 		Since:         from,
 		FailedOnly:    *failedOnly,
 		RatePerSecond: *sto.rate,
 		MaxBackoff:    *sto.maxBackoff,
 		Logger:        log,
-		OnEvent:       func(r billing.ReplayReport) { prog.update(replayLine("replay", r)) },
+		OnEvent:       func(r ops.ReplayReport) { prog.update(replayLine("replay", r)) },
 	})
 	prog.finish(replayLine("replay", rep))
 	if err := printReplayReport(e.Stdout, rep, runErr == nil, *sf.json); err != nil {
@@ -143,16 +145,16 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 // replayLine is the progress line, and the first line of the report.
-func replayLine(prefix string, r billing.ReplayReport) string {
+func replayLine(prefix string, r ops.ReplayReport) string {
 	return fmt.Sprintf("%s: %d of %d events in %d pages (%d rate-limited), applied %d, duplicate %d, stale %d, other %d, errors %d, plans changed %d",
 		prefix, r.Read, r.Total, r.Pages, r.RateLimited, r.Applied, r.Duplicate, r.Stale, r.Other, r.Errors, len(r.Drift))
 }
 
 // printReplayReport prints the report: as JSON, or as the summary line and
 // a drift line per plan changed.
-func printReplayReport(w io.Writer, r billing.ReplayReport, done, asJSON bool) error {
+func printReplayReport(w io.Writer, r ops.ReplayReport, done, asJSON bool) error {
 	if r.Drift == nil {
-		r.Drift = []billing.PlanDrift{}
+		r.Drift = []ops.PlanDrift{}
 	}
 	if asJSON {
 		return writeJSON(w, r)

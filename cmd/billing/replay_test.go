@@ -11,6 +11,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/customer"
 	"github.com/stripe/stripe-go/v76/subscription"
@@ -38,7 +39,7 @@ func TestReplayOutput(t *testing.T) {
 		}
 		subscribe(t, subs, c.ID, billingtest.PricePro)
 	}
-	handled := len(s.Events(billing.HandledEvents...))
+	handled := len(s.Events(ops.HandledEvents...))
 
 	code, stdout, stderr := runEnv(t, context.Background(), environ, "replay", "-db", dsn, "-since", "10m", "-price-plans", standardPlans, "-progress-every", "2")
 	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 	"github.com/contafy/billing/sqlstore"
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx", for -db postgres://...
 	_ "modernc.org/sqlite"             // driver "sqlite", for -db FILE
@@ -36,7 +37,7 @@ func addStoreFlags(f *flags) *storeFlags {
 		dsn:        f.String("db", "", "the app's SQL store: a postgres:// `DSN` or a SQLite file path (required)"),
 		plans:      f.String("price-plans", "", "the app's price table, comma-separated `LIST` of price_id=PLAN, lookup_key:KEY=PLAN or product:ID=PLAN (required)"),
 		pastDue:    f.Bool("past-due-revokes-access", false, "past_due grants FREE, as the app's billing.PlanRules.PastDueRevokesAccess"),
-		rate:       f.Float64("rate", billing.DefaultRatePerSecond, "at most `N` list requests per second (Stripe's test mode allows 25 reads a second)"),
+		rate:       f.Float64("rate", ops.DefaultRatePerSecond, "at most `N` list requests per second (Stripe's test mode allows 25 reads a second)"),
 		maxBackoff: f.Duration("max-backoff", 30*time.Second, "the longest wait after a rate-limited (429) page"),
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76"
 )
 
@@ -31,20 +32,20 @@ func addStripeFlags(f *flags) *stripeFlags {
 // api returns the Stripe account the flags and the environment name: a
 // usage error without STRIPE_SECRET_KEY or with a -stripe-url that is not
 // an http(s) URL.
-func (s *stripeFlags) api(e *env) (billing.StripeAPI, error) {
+func (s *stripeFlags) api(e *env) (ops.StripeAPI, error) {
 	key := e.Getenv("STRIPE_SECRET_KEY")
 	if key == "" {
-		return billing.StripeAPI{}, usagef("STRIPE_SECRET_KEY is not set: export the account's secret key (sk_test_... or sk_live_...; a billing emulator or stripe-mock takes any sk_test_ key)")
+		return ops.StripeAPI{}, usagef("STRIPE_SECRET_KEY is not set: export the account's secret key (sk_test_... or sk_live_...; a billing emulator or stripe-mock takes any sk_test_ key)")
 	}
 	cfg := &stripe.BackendConfig{}
 	if u := strings.TrimRight(*s.url, "/"); u != "" {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return billing.StripeAPI{}, usagef("-stripe-url %q is not an http:// or https:// URL", *s.url)
+			return ops.StripeAPI{}, usagef("-stripe-url %q is not an http:// or https:// URL", *s.url)
 		}
 		cfg.URL = stripe.String(u)
 	}
-	return billing.StripeAPI{B: billing.NewBackend(cfg), Key: key}, nil
+	return ops.StripeAPI{B: billing.NewBackend(cfg), Key: key}, nil
 }
 
 // writeJSON writes v as one indented JSON document.

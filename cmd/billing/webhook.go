@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/contafy/billing"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76"
 )
 
@@ -13,7 +13,7 @@ Usage: billing webhook setup -url URL [-stripe-url URL] [-json]
 
 Creates the Stripe webhook endpoint for URL, or updates the one that exists
 for that URL: exactly the events the webhook handler acts on
-(billing.HandledEvents), enabled, with API version 2023-10-16 (stripe-go
+(ops.HandledEvents), enabled, with API version 2023-10-16 (stripe-go
 v76's; set when the endpoint is created, since Stripe cannot change it).
 
 It prints one line with the endpoint's id:
@@ -49,7 +49,7 @@ func runWebhook(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := billing.SetupWebhookEndpoint(ctx, api, *hookURL)
+	res, err := ops.SetupWebhookEndpoint(ctx, api, *hookURL)
 	if err != nil {
 		return redacted(err, api.Key)
 	}
@@ -57,10 +57,10 @@ func runWebhook(ctx context.Context, e *env, args []string) error {
 		return writeJSON(e.Stdout, res)
 	}
 	if !res.Created {
-		fmt.Fprintf(e.Stdout, "webhook endpoint %s updated: %d events, enabled (API version unchanged)\n", res.ID, len(billing.HandledEvents))
+		fmt.Fprintf(e.Stdout, "webhook endpoint %s updated: %d events, enabled (API version unchanged)\n", res.ID, len(ops.HandledEvents))
 		return nil
 	}
-	fmt.Fprintf(e.Stdout, "webhook endpoint %s created: %d events, enabled, API version %s\n", res.ID, len(billing.HandledEvents), stripe.APIVersion)
+	fmt.Fprintf(e.Stdout, "webhook endpoint %s created: %d events, enabled, API version %s\n", res.ID, len(ops.HandledEvents), stripe.APIVersion)
 	fmt.Fprintf(e.Stdout, "signing secret %s (shown once: give it to the handler's WebhookConfig.Secrets, e.g. as STRIPE_WEBHOOK_SECRET)\n", res.Secret)
 	return nil
 }

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76"
 )
 
@@ -37,8 +37,8 @@ func TestWebhookSetup(t *testing.T) {
 	if ep.ID != m[1] || ep.Secret != m[2] || ep.URL != appWebhookURL || ep.Disabled || ep.APIVersion != stripe.APIVersion {
 		t.Errorf("endpoint %+v; printed id %s", ep, m[1])
 	}
-	if !slices.Equal(slices.Sorted(slices.Values(ep.EnabledEvents)), slices.Sorted(slices.Values(billing.HandledEvents))) {
-		t.Errorf("events %v, want exactly %v", ep.EnabledEvents, billing.HandledEvents)
+	if !slices.Equal(slices.Sorted(slices.Values(ep.EnabledEvents)), slices.Sorted(slices.Values(ops.HandledEvents))) {
+		t.Errorf("events %v, want exactly %v", ep.EnabledEvents, ops.HandledEvents)
 	}
 
 	// Someone trims the events and disables the endpoint; setup repairs it.
@@ -54,12 +54,12 @@ func TestWebhookSetup(t *testing.T) {
 		t.Error("an update printed a secret")
 	}
 	eps = s.WebhookEndpoints()
-	if len(eps) != 1 || eps[0].Disabled || len(eps[0].EnabledEvents) != len(billing.HandledEvents) {
+	if len(eps) != 1 || eps[0].Disabled || len(eps[0].EnabledEvents) != len(ops.HandledEvents) {
 		t.Errorf("after the update: %+v", eps)
 	}
 
 	out = mustRun(t, environ, "webhook", "setup", "-url", "https://staging.example.com/hook", "-json")
-	var res billing.WebhookEndpointSetup
+	var res ops.WebhookEndpointSetup
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Created || !strings.HasPrefix(res.Secret, "whsec_") || res.ID == ep.ID {
 		t.Errorf("-json for another URL: %s (%v)", out, err)
 	}

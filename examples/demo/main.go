@@ -34,8 +34,8 @@
 // price_pro by default; those ids, and the users' customer ids, through the
 // emulator's Go API, since Stripe's API chooses ids itself), a portal
 // configuration allowing a plan change among those prices and cancellation
-// at the period end (billing.SetupPortalConfiguration), and the demo's own
-// webhook endpoint (billing.SetupWebhookEndpoint, through stripe-go's
+// at the period end (ops.SetupPortalConfiguration), and the demo's own
+// webhook endpoint (ops.SetupWebhookEndpoint, through stripe-go's
 // webhookendpoint client), whose generated signing secret the webhook
 // handler accepts (beside -webhook-secret, if given). Then, once it serves,
 // each paid user with a customer gets a subscription to their plan's price

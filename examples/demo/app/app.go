@@ -24,6 +24,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/contafy/billing/sqlstore"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/billingportal/session"
@@ -172,7 +173,7 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 		cleanups = append(cleanups, emu.Close)
 		backend, key = emu.Backend(), billingtest.TestKey
 		subscribeTo = catalog(emu, plans, users)
-		if acct, err = setUpAccount(ctx, billing.StripeAPI{B: backend, Key: key}, plans, base+"/api/subscription/webhook", *returnURL); err != nil {
+		if acct, err = setUpAccount(ctx, ops.StripeAPI{B: backend, Key: key}, plans, base+"/api/subscription/webhook", *returnURL); err != nil {
 			return nil, err
 		}
 		clk, clockOf = emu, "the in-process emulator's clock"
@@ -316,7 +317,7 @@ func Start(ctx context.Context, args []string, getenv func(string) string, out i
 	if emu != nil {
 		// The seeded users' subscriptions, now that the webhook is served.
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := subscribe(sctx, emu, billing.StripeAPI{B: backend, Key: key}, users, subscribeTo)
+		err := subscribe(sctx, emu, ops.StripeAPI{B: backend, Key: key}, users, subscribeTo)
 		cancel()
 		if err != nil {
 			stop()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
+	"github.com/contafy/billing/ops"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/customer"
 	"github.com/stripe/stripe-go/v76/paymentmethod"
@@ -84,12 +85,12 @@ type account struct {
 
 // setUpAccount creates the portal configuration and the demo's webhook
 // endpoint (webhookURL) through the API.
-func setUpAccount(ctx context.Context, api billing.StripeAPI, plans billing.PriceTable, webhookURL, returnURL string) (account, error) {
-	pc, err := billing.SetupPortalConfiguration(ctx, api, plans, returnURL)
+func setUpAccount(ctx context.Context, api ops.StripeAPI, plans billing.PriceTable, webhookURL, returnURL string) (account, error) {
+	pc, err := ops.SetupPortalConfiguration(ctx, api, plans, returnURL)
 	if err != nil {
 		return account{}, fmt.Errorf("emulator: %w", err)
 	}
-	we, err := billing.SetupWebhookEndpoint(ctx, api, webhookURL)
+	we, err := ops.SetupWebhookEndpoint(ctx, api, webhookURL)
 	if err != nil {
 		return account{}, fmt.Errorf("emulator: %w", err)
 	}
@@ -104,7 +105,7 @@ func setUpAccount(ctx context.Context, api billing.StripeAPI, plans billing.Pric
 // price, through the API. Its events are
 // delivered to the demo's webhook endpoint; subscribe returns once they
 // have been.
-func subscribe(ctx context.Context, emu *billingtest.Stripe, api billing.StripeAPI, users []User, prices map[billing.Plan]string) error {
+func subscribe(ctx context.Context, emu *billingtest.Stripe, api ops.StripeAPI, users []User, prices map[billing.Plan]string) error {
 	customers := customer.Client{B: api.B, Key: api.Key}
 	subs := subscription.Client{B: api.B, Key: api.Key}
 	methods := paymentmethod.Client{B: api.B, Key: api.Key}

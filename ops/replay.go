@@ -1,14 +1,16 @@
-package billing
+package ops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/contafy/billing"
+	"github.com/contafy/billing/internal/pace"
+	"github.com/contafy/billing/internal/redact"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/event"
 )
@@ -28,10 +30,13 @@ const maxReplayEvents = 1_000_000
 type ReplayConfig struct {
 	// Events lists the events. Required; stripe-go's *event.Client.
 	Events EventLister
-	// Handler applies each event through [WebhookHandler.Handle], so the
+	// Store is the store Handler writes to, read before and after each
+	// event for the Drift lines. Required.
+	Store billing.SyncStore
+	// Handler applies each event through [billing.WebhookHandler.Handle], so the
 	// event-id deduplication and the order apply as for a delivery.
 	// Required: the app's handler, or one built like it.
-	Handler *WebhookHandler
+	Handler *billing.WebhookHandler
 	// Since is the oldest event time to replay. Required; Stripe keeps 30
 	// days of events.
 	Since time.Time
@@ -79,7 +84,7 @@ type ReplayReport struct {
 
 // Replay reads the events of the given types created since cfg.Since
 // (optionally only those whose delivery failed), and hands each, oldest
-// first, to the webhook handler's [WebhookHandler.Handle]: an event that
+// first, to the webhook handler's [billing.WebhookHandler.Handle]: an event that
 // was applied already is a Duplicate, an older one is Stale, and what was
 // missed is applied, with its plan change delivered by the handler's
 // Notifier. Requests are paced and a rate-limited page is retried, as in
@@ -91,6 +96,8 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		return rep, errors.New("billing: ReplayConfig.Events is required (for example &event.Client{B: billing.NewBackend(nil), Key: key})")
 	case cfg.Handler == nil:
 		return rep, errors.New("billing: ReplayConfig.Handler is required (the app's WebhookHandler)")
+	case cfg.Store == nil:
+		return rep, errors.New("billing: ReplayConfig.Store is required (the store the Handler writes to)")
 	case cfg.Since.IsZero():
 		return rep, errors.New("billing: ReplayConfig.Since is required (for example time.Now().Add(-72 * time.Hour); Stripe keeps 30 days)")
 	}
@@ -99,7 +106,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		types = HandledEvents
 	}
 	log := orDiscard(cfg.Logger)
-	pace := newPacer(cfg.RatePerSecond)
+	pacer := pace.New(orRate(cfg.RatePerSecond))
 	maxBackoff := cfg.MaxBackoff
 	if maxBackoff <= 0 {
 		maxBackoff = 30 * time.Second
@@ -122,10 +129,10 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		}
 		var page []*stripe.Event
 		var hasMore bool
-		err := retryRateLimited(ctx, pace, maxBackoff, &rep.RateLimited, log, func() error {
+		err := pacer.RetryRateLimited(ctx, maxBackoff, &rep.RateLimited, log, func() error {
 			it := cfg.Events.List(p)
 			if it == nil || it.Iter == nil {
-				return errors.New("lister returned no iterator")
+				return errNoIterator
 			}
 			page = page[:0]
 			for it.Next() {
@@ -166,13 +173,13 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 	})
 	rep.Total = len(events)
 
-	store := cfg.Handler.cfg.Store
+	store := cfg.Store
 	for _, ev := range events {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		rep.Read++
-		var before User
+		var before billing.User
 		var linked bool
 		customer := eventCustomer(ev)
 		if customer != "" {
@@ -183,17 +190,17 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		case err != nil:
 			rep.Errors++
 			log.LogAttrs(ctx, slog.LevelWarn, "billing: replay: event failed; run the replay again to retry it",
-				slog.String("event_id", ev.ID), slog.String("event_type", string(ev.Type)), slog.String("cause", causeKind(err)))
-		case out == Applied:
+				slog.String("event_id", ev.ID), slog.String("event_type", string(ev.Type)), slog.String("cause", redact.Cause(err)))
+		case out == billing.Applied:
 			rep.Applied++
-		case out == Duplicate:
+		case out == billing.Duplicate:
 			rep.Duplicate++
-		case out == Stale:
+		case out == billing.Stale:
 			rep.Stale++
 		default:
 			rep.Other++
 		}
-		if err == nil && out == Applied && linked {
+		if err == nil && out == billing.Applied && linked {
 			if after, ok, err := store.UserByCustomer(ctx, customer); err == nil && ok && after.Plan != before.Plan {
 				rep.Drift = append(rep.Drift, PlanDrift{UserID: after.ID, From: before.Plan, To: after.Plan})
 			}
@@ -203,19 +210,4 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplayReport, error) {
 		}
 	}
 	return rep, nil
-}
-
-// eventCustomer returns the customer id of an event's object, if it has
-// one the handler reads.
-func eventCustomer(ev *stripe.Event) string {
-	if ev.Data == nil {
-		return ""
-	}
-	var w struct {
-		Customer wireObject `json:"customer"`
-	}
-	if err := json.Unmarshal(ev.Data.Raw, &w); err != nil {
-		return ""
-	}
-	return w.Customer.ID
 }

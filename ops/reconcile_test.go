@@ -1,10 +1,11 @@
-package billing_test
+package ops_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/contafy/billing"
 	"github.com/contafy/billing/billingtest"
 	"github.com/contafy/billing/internal/testenv"
+	"github.com/contafy/billing/ops"
 )
 
 // pagedSubscriptions is an in-memory SubscriptionLister paging like
@@ -67,6 +69,9 @@ func (l *pagedSubscriptions) List(p *stripe.SubscriptionListParams) *subscriptio
 	})}
 }
 
+// periodEnd is the period end of the subscriptions the tests read.
+var periodEnd = time.Date(2027, 1, 12, 0, 0, 0, 0, time.UTC)
+
 func stripeSub(id, cus, status, price string) *stripe.Subscription {
 	return &stripe.Subscription{ID: id, Customer: &stripe.Customer{ID: cus}, Status: stripe.SubscriptionStatus(status),
 		CurrentPeriodEnd: periodEnd.Unix(),
@@ -98,8 +103,10 @@ func TestReconcile(t *testing.T) {
 	lister.subs = append(lister.subs, stripeSub("sub_newer", "cus_newer", "active", billingtest.PricePro))
 	store := billing.NewMemoryStore(users...)
 	// A newer state stored for sub_newer (an event after the reconcile's read).
-	mustApply(t, store, billing.SubscriptionChange{EventID: "evt_newer", Created: time.Now().Add(time.Hour), Seq: 3,
-		Subscription: billing.Subscription{ID: "sub_newer", CustomerID: "cus_newer", Status: "canceled", Plan: billing.Free}})
+	if out, err := store.ApplySubscription(context.Background(), billing.SubscriptionChange{EventID: "evt_newer", Created: time.Now().Add(time.Hour), Seq: 3,
+		Subscription: billing.Subscription{ID: "sub_newer", CustomerID: "cus_newer", Status: "canceled", Plan: billing.Free}}, time.Hour); err != nil || out != billing.Applied {
+		t.Fatalf("ApplySubscription = %v, %v", out, err)
+	}
 	var hooked []billing.PlanChange
 	notifier, _ := billing.NewNotifier(billing.NotifierConfig{Outbox: store, Hook: billing.PlanChangeHookFunc(func(_ context.Context, c billing.PlanChange) error {
 		hooked = append(hooked, c)
@@ -109,17 +116,17 @@ func TestReconcile(t *testing.T) {
 
 	// A first run, killed (ctx canceled) after its first page.
 	ctx, cancel := context.WithCancel(context.Background())
-	var pages []billing.ReconcileReport
-	cfg := billing.ReconcileConfig{Store: store, Subscriptions: lister, Rules: billing.PlanRules{Prices: billingtest.Prices()},
+	var pages []ops.ReconcileReport
+	cfg := ops.ReconcileConfig{Store: store, Subscriptions: lister, Rules: billing.PlanRules{Prices: billingtest.Prices()},
 		Notifier: notifier, RatePerSecond: 1000, MaxBackoff: 5 * time.Millisecond,
-		OnPage: func(r billing.ReconcileReport) { pages = append(pages, r); cancel() }}
-	rep, err := billing.Reconcile(ctx, cfg)
+		OnPage: func(r ops.ReconcileReport) { pages = append(pages, r); cancel() }}
+	rep, err := ops.Reconcile(ctx, cfg)
 	if !errors.Is(err, context.Canceled) || rep.Done || rep.Read != 100 || rep.Cursor != "sub_099" {
 		t.Fatalf("killed run: %+v, %v; want 100 read, cursor sub_099, canceled", rep, err)
 	}
 	// Resumed from the cursor: the rest, with a 429 that backs off.
-	cfg.Cursor, cfg.OnPage = rep.Cursor, func(r billing.ReconcileReport) { pages = append(pages, r) }
-	rest, err := billing.Reconcile(context.Background(), cfg)
+	cfg.Cursor, cfg.OnPage = rep.Cursor, func(r ops.ReconcileReport) { pages = append(pages, r) }
+	rest, err := ops.Reconcile(context.Background(), cfg)
 	if err != nil || !rest.Done {
 		t.Fatalf("resumed run: %+v, %v", rest, err)
 	}
@@ -169,7 +176,7 @@ func TestReconcile(t *testing.T) {
 		}
 	}
 	// A second reconcile finds no drift and fires nothing.
-	again, err := billing.Reconcile(context.Background(), billing.ReconcileConfig{Store: store, Subscriptions: &pagedSubscriptions{subs: lister.subs}, Rules: cfg.Rules, Notifier: notifier, RatePerSecond: 1000})
+	again, err := ops.Reconcile(context.Background(), ops.ReconcileConfig{Store: store, Subscriptions: &pagedSubscriptions{subs: lister.subs}, Rules: cfg.Rules, Notifier: notifier, RatePerSecond: 1000})
 	if err != nil || len(again.Drift) != 0 || len(hooked) != n+1 {
 		t.Fatalf("second run: %+v, %v, hook calls %d", again, err, len(hooked))
 	}
@@ -178,14 +185,14 @@ func TestReconcile(t *testing.T) {
 func TestReconcileConfig(t *testing.T) {
 	store := billing.NewMemoryStore()
 	for _, tc := range []struct {
-		cfg  billing.ReconcileConfig
+		cfg  ops.ReconcileConfig
 		want string
 	}{
-		{billing.ReconcileConfig{Subscriptions: &pagedSubscriptions{}}, "ReconcileConfig.Store is required"},
-		{billing.ReconcileConfig{Store: store}, "ReconcileConfig.Subscriptions is required"},
-		{billing.ReconcileConfig{Store: store, Subscriptions: &pagedSubscriptions{}}, "ReconcileConfig.Rules.Prices"},
+		{ops.ReconcileConfig{Subscriptions: &pagedSubscriptions{}}, "ReconcileConfig.Store is required"},
+		{ops.ReconcileConfig{Store: store}, "ReconcileConfig.Subscriptions is required"},
+		{ops.ReconcileConfig{Store: store, Subscriptions: &pagedSubscriptions{}}, "ReconcileConfig.Rules.Prices"},
 	} {
-		if _, err := billing.Reconcile(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := ops.Reconcile(context.Background(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want %q", err, tc.want)
 		}
 	}
@@ -223,18 +230,16 @@ func (l *pagedEvents) List(p *stripe.EventListParams) *event.Iter {
 // TestReplay: missed events applied oldest first through the handler,
 // the ones already applied are duplicates, the hook fires once per change.
 func TestReplay(t *testing.T) {
-	e := newLifeEnv(t)
+	e := newReplayEnv(t)
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
-	sub := lifecycleSub{ID: "sub_1", Customer: "cus_1", Status: "active", Price: "price_basic"}
 	var raws [][]byte
 	for i, price := range []string{"price_basic", "price_pro", "price_basic", "price_pro"} {
-		s := sub
-		s.Price = price
 		typ := "customer.subscription.updated"
 		if i == 0 {
 			typ = "customer.subscription.created"
 		}
-		raws = append(raws, rawEvent(typ, t0.Add(time.Duration(i)*time.Minute), s.object()))
+		sub := billingtest.SubscriptionSpec{ID: "sub_1", Customer: "cus_1", Status: "active", PriceID: price, Created: t0}
+		raws = append(raws, billingtest.SubscriptionEvent(typ, sub, t0.Add(time.Duration(i)*time.Minute)))
 	}
 	// The endpoint was down: only the first event arrived.
 	e.send(raws[0], billing.Applied)
@@ -246,25 +251,75 @@ func TestReplay(t *testing.T) {
 		}
 		lister.events = append(lister.events, &ev)
 	}
-	rep, err := billing.Replay(context.Background(), billing.ReplayConfig{Events: lister, Handler: e.handler, Since: t0.Add(-time.Minute), FailedOnly: true, RatePerSecond: 1000})
+	rep, err := ops.Replay(context.Background(), ops.ReplayConfig{Events: lister, Store: e.store, Handler: e.handler, Since: t0.Add(-time.Minute), FailedOnly: true, RatePerSecond: 1000})
 	if err != nil || rep.Total != 4 || rep.Duplicate != 1 || rep.Applied != 3 || rep.Errors != 0 {
 		t.Fatalf("replay %+v, %v: want 4 events, 1 duplicate, 3 applied", rep, err)
 	}
-	if v := e.view(); v.Plan != billing.Pro {
-		t.Fatalf("plan after the replay %s, want PRO (the newest event's)", v.Plan)
+	if p := e.plan(); p != billing.Pro {
+		t.Fatalf("plan after the replay %s, want PRO (the newest event's)", p)
 	}
 	if len(e.changes) != 4 || len(rep.Drift) != 3 {
 		t.Fatalf("hook calls %d (want 4: FREE→BASIC before, then BASIC→PRO→BASIC→PRO), drift %d (want 3)", len(e.changes), len(rep.Drift))
 	}
 	p := lister.params[0]
-	if p.DeliverySuccess == nil || *p.DeliverySuccess || p.CreatedRange == nil || p.CreatedRange.GreaterThanOrEqual != t0.Add(-time.Minute).Unix() || len(p.Types) != len(billing.HandledEvents) {
+	if p.DeliverySuccess == nil || *p.DeliverySuccess || p.CreatedRange == nil || p.CreatedRange.GreaterThanOrEqual != t0.Add(-time.Minute).Unix() || len(p.Types) != len(ops.HandledEvents) {
 		t.Fatalf("list params %+v", p)
 	}
 	// Again: every event is a duplicate now.
-	rep, err = billing.Replay(context.Background(), billing.ReplayConfig{Events: lister, Handler: e.handler, Since: t0, RatePerSecond: 1000})
+	rep, err = ops.Replay(context.Background(), ops.ReplayConfig{Events: lister, Store: e.store, Handler: e.handler, Since: t0, RatePerSecond: 1000})
 	if err != nil || rep.Duplicate != 4 || len(e.changes) != 4 {
 		t.Fatalf("second replay %+v, %v, hook calls %d", rep, err, len(e.changes))
 	}
+}
+
+// replayEnv is a webhook handler on a MemoryStore holding u1 (FREE,
+// cus_1), with a hook that records the plan changes.
+type replayEnv struct {
+	t       *testing.T
+	store   *billing.MemoryStore
+	handler *billing.WebhookHandler
+	changes []billing.PlanChange
+}
+
+func newReplayEnv(t *testing.T) *replayEnv {
+	t.Helper()
+	e := &replayEnv{t: t, store: billing.NewMemoryStore(billing.User{ID: "u1", Plan: billing.Free, StripeCustomerID: "cus_1"})}
+	n, err := billing.NewNotifier(billing.NotifierConfig{Outbox: e.store, Hook: billing.PlanChangeHookFunc(func(_ context.Context, c billing.PlanChange) error {
+		e.changes = append(e.changes, c)
+		return nil
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.handler, err = billing.NewWebhookHandler(billing.WebhookConfig{
+		Secrets: []string{billingtest.WebhookSecret}, Store: e.store, Notifier: n,
+		Rules: billing.PlanRules{Prices: billingtest.Prices()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// send delivers payload and checks the reply's outcome.
+func (e *replayEnv) send(payload []byte, want billing.Outcome) {
+	e.t.Helper()
+	w := httptest.NewRecorder()
+	e.handler.ServeHTTP(w, billingtest.WebhookRequest(payload, billingtest.WebhookSecret, billingtest.RequestOptions{}))
+	var rep struct{ Outcome billing.Outcome }
+	if err := json.Unmarshal(w.Body.Bytes(), &rep); err != nil || w.Code != 200 || rep.Outcome != want {
+		e.t.Fatalf("reply %d %s, want 200 outcome %q", w.Code, w.Body, want)
+	}
+}
+
+// plan is u1's plan.
+func (e *replayEnv) plan() billing.Plan {
+	e.t.Helper()
+	u, found, err := e.store.User(context.Background(), "u1")
+	if err != nil || !found {
+		e.t.Fatalf("User: %v %v", found, err)
+	}
+	return u.Plan
 }
 
 // TestStripeMockAcceptsReconcileAndReplay: the list calls of a reconcile
@@ -273,7 +328,7 @@ func TestStripeMockAcceptsReconcileAndReplay(t *testing.T) {
 	b := billing.NewBackend(testenv.StripeMockBackendConfig(t))
 	store := billing.NewMemoryStore()
 	rules := billing.PlanRules{Prices: billing.PriceTable{Prices: billingtest.Prices().Prices, ProductMetadataKey: "plan"}}
-	rep, err := billing.Reconcile(context.Background(), billing.ReconcileConfig{Store: store, Rules: rules,
+	rep, err := ops.Reconcile(context.Background(), ops.ReconcileConfig{Store: store, Rules: rules,
 		Subscriptions: &subscription.Client{B: b, Key: "sk_test_stripemock"}})
 	if err != nil || !rep.Done || rep.Read == 0 {
 		t.Fatalf("Reconcile against stripe-mock: %+v, %v", rep, err)
@@ -282,8 +337,8 @@ func TestStripeMockAcceptsReconcileAndReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := billing.Replay(context.Background(), billing.ReplayConfig{Events: &event.Client{B: b, Key: "sk_test_stripemock"},
-		Handler: h, Since: time.Now().Add(-72 * time.Hour), FailedOnly: true})
+	r, err := ops.Replay(context.Background(), ops.ReplayConfig{Events: &event.Client{B: b, Key: "sk_test_stripemock"},
+		Store: store, Handler: h, Since: time.Now().Add(-72 * time.Hour), FailedOnly: true})
 	if err != nil || r.Pages == 0 {
 		t.Fatalf("Replay against stripe-mock: %+v, %v", r, err)
 	}

@@ -1,35 +1,31 @@
-package billing
+package ops
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
+	"github.com/contafy/billing"
+	"github.com/contafy/billing/internal/pace"
 	"github.com/stripe/stripe-go/v76"
 )
-
-// DefaultRatePerSecond is the default request rate of [Reconcile] and
-// [Replay]: under Stripe's test-mode limit (25 read requests per second),
-// so a run never competes with the app for its own quota.
-const DefaultRatePerSecond = 20
 
 // ReconcileConfig configures [Reconcile]. Store, Subscriptions and Rules
 // are required; everything else has a documented default.
 type ReconcileConfig struct {
 	// Store is where the subscriptions read are applied: the same atomic,
 	// ordered path as the webhooks'. Required.
-	Store SyncStore
+	Store billing.SyncStore
 	// Subscriptions lists the account's subscriptions. Required;
 	// stripe-go's *subscription.Client.
-	Subscriptions SubscriptionLister
+	Subscriptions billing.SubscriptionLister
 	// Rules map prices to plans: the webhook handler's value. Required.
-	Rules PlanRules
+	Rules billing.PlanRules
 	// Notifier, if set, delivers the plan changes after each page (see
-	// [Notifier]). Default nil: they wait in the store's outbox.
-	Notifier *Notifier
+	// [billing.Notifier]). Default nil: they wait in the store's outbox.
+	Notifier *billing.Notifier
 	// RatePerSecond caps the list requests per second. Default
 	// [DefaultRatePerSecond].
 	RatePerSecond float64
@@ -52,9 +48,9 @@ type ReconcileConfig struct {
 // PlanDrift is a user whose plan a reconcile or replay changed: the drift
 // it found between the store and Stripe.
 type PlanDrift struct {
-	UserID string `json:"user_id"`
-	From   Plan   `json:"from"`
-	To     Plan   `json:"to"`
+	UserID string       `json:"user_id"`
+	From   billing.Plan `json:"from"`
+	To     billing.Plan `json:"to"`
 }
 
 // ReconcileReport counts what a [Reconcile] run did. Its JSON form is the
@@ -88,8 +84,8 @@ type ReconcileReport struct {
 // of 100 at a time with the items and prices in the list reply, so no
 // subscription is read on its own) and applies each through
 // Store.ApplySubscription as a read at the page's time (see
-// [SubscriptionChange]: it never overwrites newer state), with cause
-// [CauseReconcile], so the plan-change hook fires once per change.
+// [billing.SubscriptionChange]: it never overwrites newer state), with cause
+// [billing.CauseReconcile], so the plan-change hook fires once per change.
 // Subscriptions of customers no user is linked to are stored for a later
 // link. Requests are paced at RatePerSecond; a rate-limited page (429)
 // backs off and is retried, it never ends the run. A store error on one
@@ -105,11 +101,11 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 	case cfg.Subscriptions == nil:
 		return rep, errors.New("billing: ReconcileConfig.Subscriptions is required (for example &subscription.Client{B: billing.NewBackend(nil), Key: key})")
 	}
-	if err := cfg.Rules.validate(); err != nil {
-		return rep, fmt.Errorf("billing: ReconcileConfig.%w", err)
+	if err := cfg.Rules.Prices.Validate(); err != nil {
+		return rep, fmt.Errorf("billing: ReconcileConfig.Rules.Prices: %w", err)
 	}
 	log := orDiscard(cfg.Logger)
-	pace := newPacer(cfg.RatePerSecond)
+	pacer := pace.New(orRate(cfg.RatePerSecond))
 	maxBackoff := cfg.MaxBackoff
 	if maxBackoff <= 0 {
 		maxBackoff = 30 * time.Second
@@ -129,11 +125,11 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 		var page []*stripe.Subscription
 		var hasMore bool
 		var readAt time.Time
-		err := retryRateLimited(ctx, pace, maxBackoff, &rep.RateLimited, log, func() error {
+		err := pacer.RetryRateLimited(ctx, maxBackoff, &rep.RateLimited, log, func() error {
 			readAt = time.Now()
 			it := cfg.Subscriptions.List(p)
 			if it == nil || it.Iter == nil {
-				return errors.New("lister returned no iterator")
+				return errNoIterator
 			}
 			page = page[:0]
 			for it.Next() {
@@ -159,7 +155,7 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 			}
 			rep.Cursor = s.ID
 		}
-		cfg.Notifier.deliverNow(ctx)
+		deliver(ctx, cfg.Notifier, log)
 		if cfg.OnPage != nil {
 			cfg.OnPage(rep)
 		}
@@ -175,21 +171,21 @@ func Reconcile(ctx context.Context, cfg ReconcileConfig) (ReconcileReport, error
 // is done: the subscription is left for a resumed run (the store wrote
 // nothing, or, for the last read, a change already counted in the outbox).
 func reconcileOne(ctx context.Context, cfg ReconcileConfig, s *stripe.Subscription, readAt time.Time, rep *ReconcileReport, log *slog.Logger) bool {
-	st := stateFromStripe(s)
-	if st.ID == "" || st.Customer == "" {
+	c, known := cfg.Rules.Change(s, readAt, billing.Cause{Kind: billing.CauseReconcile})
+	switch {
+	case !known && (s.ID == "" || s.Customer == nil || s.Customer.ID == ""):
 		rep.Read++
 		rep.Errors++
 		return true
-	}
-	sub, known := cfg.Rules.subscription(st)
-	if !known {
+	case !known:
 		rep.Read++
 		rep.UnknownPrice++
 		log.LogAttrs(ctx, slog.LevelWarn, "billing: reconcile: subscription price maps to no plan; left alone",
-			slog.String("subscription_id", st.ID), slog.String("price_ids", st.priceIDs()))
+			slog.String("subscription_id", s.ID), slog.String("price_ids", priceIDs(s)))
 		return true
 	}
-	before, linked, err := cfg.Store.UserByCustomer(ctx, st.Customer)
+	customer := c.Subscription.CustomerID
+	before, linked, err := cfg.Store.UserByCustomer(ctx, customer)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false
@@ -198,7 +194,7 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, s *stripe.Subscripti
 		rep.Errors++
 		return true
 	}
-	out, err := cfg.Store.ApplySubscription(ctx, SubscriptionChange{Subscription: sub, Created: readAt, Cause: Cause{Kind: CauseReconcile}}, 0)
+	out, err := cfg.Store.ApplySubscription(ctx, c, 0)
 	if err != nil && ctx.Err() != nil {
 		return false
 	}
@@ -207,7 +203,7 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, s *stripe.Subscripti
 	case err != nil:
 		rep.Errors++
 		return true
-	case out == Applied:
+	case out == billing.Applied:
 		rep.Applied++
 	default:
 		rep.Stale++
@@ -218,61 +214,8 @@ func reconcileOne(ctx context.Context, cfg ReconcileConfig, s *stripe.Subscripti
 	}
 	// Read with a context that outlives ctx: the change is committed, and
 	// its drift line belongs to this run's report.
-	if after, ok, err := cfg.Store.UserByCustomer(context.WithoutCancel(ctx), st.Customer); err == nil && ok && after.Plan != before.Plan {
+	if after, ok, err := cfg.Store.UserByCustomer(context.WithoutCancel(ctx), customer); err == nil && ok && after.Plan != before.Plan {
 		rep.Drift = append(rep.Drift, PlanDrift{UserID: after.ID, From: before.Plan, To: after.Plan})
 	}
 	return true
-}
-
-// pacer spaces requests at most rate per second. It starts no goroutine.
-type pacer struct {
-	every time.Duration
-	next  time.Time
-}
-
-func newPacer(rate float64) *pacer {
-	if rate <= 0 {
-		rate = DefaultRatePerSecond
-	}
-	return &pacer{every: time.Duration(float64(time.Second) / rate)}
-}
-
-// wait blocks until the next request may go, or ctx ends.
-func (p *pacer) wait(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	now := time.Now()
-	if p.next.After(now) {
-		if err := sleepCtx(ctx, p.next.Sub(now)); err != nil {
-			return err
-		}
-		now = p.next
-	}
-	p.next = now.Add(p.every)
-	return nil
-}
-
-// retryRateLimited runs call after pacing, again after a backoff (1 s, or
-// max if less, doubling up to max) for as long as Stripe answers 429 and ctx allows;
-// any other error is returned.
-func retryRateLimited(ctx context.Context, pace *pacer, max time.Duration, limited *int, log *slog.Logger, call func() error) error {
-	backoff := min(time.Second, max)
-	for {
-		if err := pace.wait(ctx); err != nil {
-			return err
-		}
-		err := call()
-		var se *stripe.Error
-		if err == nil || !errors.As(err, &se) || se.HTTPStatusCode != http.StatusTooManyRequests {
-			return err
-		}
-		*limited++
-		log.LogAttrs(ctx, slog.LevelWarn, "billing: rate limited by Stripe (429); backing off",
-			slog.Duration("backoff", backoff), slog.String("stripe_request_id", se.RequestID))
-		if err := sleepCtx(ctx, backoff); err != nil {
-			return err
-		}
-		backoff = min(2*backoff, max)
-	}
 }
